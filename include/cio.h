@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libcio: one completion-based asynchronous I/O interface for Linux.
+ *
+ * Hand the loop an operation, a buffer and a callback; the callback runs
+ * exactly once, on the loop's thread, from inside cio_run(), when the work
+ * is done. Underneath: io_uring, or epoll plus a shared thread pool.
+ *
+ * Conventions (see cio(7)):
+ *  - every call that can fail returns >= 0 on success and -errno on failure;
+ *    errno is never read or set for results;
+ *  - an operation that returns 0 was accepted and its callback runs exactly
+ *    once later; one that returns < 0 was rejected and its callback never runs;
+ *  - the caller owns the request, its buffers and paths until the final
+ *    callback has started.
+ */
+#ifndef CIO_H
+#define CIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <sys/stat.h>
+#include <fcntl.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CIO_VERSION_MAJOR 0
+#define CIO_VERSION_MINOR 1
+#define CIO_VERSION_PATCH 0
+
+#if defined(__GNUC__) && !defined(CIO_NO_VISIBILITY)
+# define CIO_API __attribute__((visibility("default")))
+#else
+# define CIO_API
+#endif
+
+typedef struct cio_loop cio_loop;
+typedef struct cio_req cio_req;
+typedef void (*cio_cb)(cio_req *req);
+
+/*
+ * A request. Caller-allocated (stack, struct member, pool); the library
+ * never allocates per request. Zero it (or set the caller fields) before
+ * first use; after the final callback has started it may be reused.
+ */
+struct cio_req {
+	/* set by the caller before submitting; the library never changes them */
+	void     *data;        /* user pointer */
+	uint64_t  timeout_ns;  /* reserved for per-operation deadlines: must be 0 */
+	uint32_t  opts;        /* request options, CIO_* below; 0 for none */
+	/* set by the library before each callback */
+	uint32_t  flags;       /* CIO_F_* */
+	int64_t   res;         /* >= 0 result, < 0 -errno */
+	void     *buf;         /* with CIO_F_BUF: the provided buffer to read */
+	/* private state follows; do not touch */
+	uint64_t  cio__private[11];
+};
+
+/* Callback flags (req->flags). */
+#define CIO_F_MORE  (1u << 0)   /* more callbacks follow (multishot) */
+#define CIO_F_BUF   (1u << 1)   /* req->buf points into a provided-buffer pool */
+
+/* cio_run() modes. */
+enum {
+	CIO_RUN_DEFAULT = 0,    /* until nothing is pending or cio_stop() */
+	CIO_RUN_ONCE    = 1,    /* wait for at least one completion, run callbacks */
+	CIO_RUN_NOWAIT  = 2,    /* run what is ready, never block */
+};
+
+/* cio_loop_opts.flags */
+#define CIO_LOOP_SQPOLL (1u << 0)  /* reserved: kernel submission thread */
+
+/* cio_fsync() flags */
+#define CIO_FSYNC_DATA  (1u << 0)  /* fdatasync semantics */
+
+/* Operation codes, for cio_op_path(). */
+enum {
+	CIO_OP_NOP = 0,
+	CIO_OP_READ,
+	CIO_OP_WRITE,
+	CIO_OP_READV,
+	CIO_OP_WRITEV,
+	CIO_OP_FSYNC,
+	CIO_OP_FALLOCATE,
+	CIO_OP_FTRUNCATE,
+	CIO_OP_OPENAT,
+	CIO_OP_CLOSE,
+	CIO_OP_STATX,
+	CIO_OP_UNLINKAT,
+	CIO_OP_RENAMEAT,
+	CIO_OP_MKDIRAT,
+	CIO_OP_TIMER,
+	CIO_OP_WORK,
+	CIO_OP_POST,
+	CIO_OP__COUNT
+};
+
+struct cio_loop_opts {
+	unsigned    entries;           /* queue size hint; 0 = default (256) */
+	unsigned    flags;             /* CIO_LOOP_* */
+	unsigned    sqpoll_idle_ms;    /* 0 = default */
+	const char *backend;           /* NULL or "auto", "uring", "pool" */
+	unsigned    pool_max_threads;  /* 0 = default (64, or env CIO_POOL_MAX) */
+};
+
+struct cio_stats {
+	uint64_t submitted;      /* requests accepted */
+	uint64_t completed;      /* final callbacks run */
+	uint64_t inflight;       /* accepted, final callback not yet run */
+	uint64_t kernel_enters;  /* io_uring_enter / epoll_wait calls */
+	uint64_t pool_jobs;      /* requests run on the thread pool */
+	uint64_t pool_threads;   /* threads in the shared pool right now */
+	uint64_t fallbacks;      /* requests sent to the pool because the backend lacks the op */
+	uint64_t cq_overflows;   /* times the kernel reported a completion-queue overflow */
+	uint64_t sq_full;        /* submissions queued in user space because the SQ was full */
+	uint64_t reserved[7];
+};
+
+/* Library version string "MAJOR.MINOR.PATCH". Never fails. */
+CIO_API const char *cio_version(void);
+
+/* Create a loop. opts may be NULL. Returns 0 and sets *loopp, or -errno. */
+CIO_API int cio_loop_new(cio_loop **loopp, const struct cio_loop_opts *opts);
+/* Free an idle loop. Returns 0, or -EBUSY while requests are pending. */
+CIO_API int cio_loop_free(cio_loop *loop);
+/* Run callbacks. Returns the number of requests still pending, or -errno. */
+CIO_API int cio_run(cio_loop *loop, int mode);
+/* Make the running (or next) cio_run() return soon. Never fails. */
+CIO_API void cio_stop(cio_loop *loop);
+/* The backend in use: "uring" or "pool". Never fails. */
+CIO_API const char *cio_backend(const cio_loop *loop);
+/* How op on fd would run now: "ring", "epoll" or "pool"; NULL for a bad op. */
+CIO_API const char *cio_op_path(const cio_loop *loop, int op, int fd);
+/* A pollable fd, readable when cio_run(NOWAIT) has work. Returns fd or -errno. */
+CIO_API int cio_loop_fd(cio_loop *loop);
+/* Thread-safe: run cb(req) on the loop thread. Returns 0 (cb runs once) or -errno. */
+CIO_API int cio_post(cio_loop *loop, cio_req *req, cio_cb cb);
+/* Copy the loop's counters into *out. Returns 0 or -EINVAL. */
+CIO_API int cio_loop_stats(const cio_loop *loop, struct cio_stats *out);
+
+/*
+ * Operations. Each returns 0 when accepted (cb runs exactly once later) or
+ * -errno when rejected (cb never runs). off = -1 means the current position.
+ */
+CIO_API int cio_read(cio_loop *loop, cio_req *req, int fd, void *buf, size_t len,
+		     int64_t off, cio_cb cb);
+CIO_API int cio_write(cio_loop *loop, cio_req *req, int fd, const void *buf,
+		      size_t len, int64_t off, cio_cb cb);
+CIO_API int cio_readv(cio_loop *loop, cio_req *req, int fd,
+		      const struct iovec *iov, int iovcnt, int64_t off, cio_cb cb);
+CIO_API int cio_writev(cio_loop *loop, cio_req *req, int fd,
+		       const struct iovec *iov, int iovcnt, int64_t off, cio_cb cb);
+CIO_API int cio_fsync(cio_loop *loop, cio_req *req, int fd, unsigned flags,
+		      cio_cb cb);
+CIO_API int cio_fallocate(cio_loop *loop, cio_req *req, int fd, int mode,
+			  int64_t off, int64_t len, cio_cb cb);
+CIO_API int cio_ftruncate(cio_loop *loop, cio_req *req, int fd, int64_t len,
+			  cio_cb cb);
+CIO_API int cio_openat(cio_loop *loop, cio_req *req, int dirfd, const char *path,
+		       int flags, mode_t mode, cio_cb cb);
+CIO_API int cio_close(cio_loop *loop, cio_req *req, int fd, cio_cb cb);
+struct statx;
+CIO_API int cio_statx(cio_loop *loop, cio_req *req, int dirfd, const char *path,
+		      int flags, unsigned mask, struct statx *out, cio_cb cb);
+CIO_API int cio_unlinkat(cio_loop *loop, cio_req *req, int dirfd,
+			 const char *path, int flags, cio_cb cb);
+CIO_API int cio_renameat(cio_loop *loop, cio_req *req, int olddirfd,
+			 const char *oldpath, int newdirfd, const char *newpath,
+			 unsigned flags, cio_cb cb);
+CIO_API int cio_mkdirat(cio_loop *loop, cio_req *req, int dirfd,
+			const char *path, mode_t mode, cio_cb cb);
+
+/* A timer: res = 0 when it fires ns nanoseconds after submission. */
+CIO_API int cio_timer(cio_loop *loop, cio_req *req, uint64_t ns, cio_cb cb);
+/* Completes with res = 0 on the next loop iteration. */
+CIO_API int cio_nop(cio_loop *loop, cio_req *req, cio_cb cb);
+/* Run fn(req) on a pool thread, then cb(req) on the loop; res = 0. */
+CIO_API int cio_work(cio_loop *loop, cio_req *req, void (*fn)(cio_req *req),
+		     cio_cb cb);
+
+/* Start cancelling target. Returns 0, or -ENOENT if it is not pending.
+ * target's callback still runs exactly once: -ECANCELED or its real result. */
+CIO_API int cio_cancel(cio_loop *loop, cio_req *target);
+/* Start cancelling every pending request. Returns how many, or -errno. */
+CIO_API int cio_cancel_all(cio_loop *loop);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CIO_H */

@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private structures shared by the core, the backends and the pool.
+ * Never installed.
+ */
+#ifndef CIO_INTERNAL_H
+#define CIO_INTERNAL_H
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#include "cio.h"
+
+#define CIO__UNUSED __attribute__((unused))
+#define cio__likely(x)   __builtin_expect(!!(x), 1)
+#define cio__unlikely(x) __builtin_expect(!!(x), 0)
+
+/* Set in the private part while a request is pending. A magic number rather
+ * than a flag so that an uninitialised stack request is not taken for one in
+ * flight (the chance that garbage equals it is 2^-32). */
+#define CIO__INFLIGHT 0xc10f11e5u
+
+/* Where a pending request is; the core routes cio_cancel() by it. */
+enum {
+	CIO__W_NONE = 0,
+	CIO__W_BACKEND,   /* owned by the backend (kernel, local queue, timer heap) */
+	CIO__W_POOL,      /* queued on or running in the thread pool */
+	CIO__W_DONE,      /* result known, on the loop's done list */
+	CIO__W_REMOTE,    /* posted from another thread, or finished by the pool */
+};
+
+/* iflags */
+#define CIO__IF_POSTED    (1u << 0)  /* came through cio_post() */
+#define CIO__IF_LOCALQ    (1u << 1)  /* uring: waiting in the local queue for an SQE */
+#define CIO__IF_CANCELQ   (1u << 2)  /* uring: a cancel for it waits for an SQE */
+#define CIO__IF_FALLBACK  (1u << 3)  /* backend-native op sent to the pool */
+
+/* The private part of cio_req: must fit in cio_req.cio__private. */
+struct cio__priv {
+	cio_cb           cb;
+	struct cio_loop *loop;
+	cio_req         *qnext;          /* one FIFO at a time: local, pool, done, remote */
+	cio_req         *inext, *iprev;  /* the loop's list of pending requests */
+	uint8_t          op;
+	uint8_t          where;
+	uint16_t         iflags;
+	int32_t          fd;
+	uint32_t         magic;          /* CIO__INFLIGHT while pending */
+	uint32_t         aux;            /* timer heap index */
+	union {
+		struct { void *buf; uint64_t len; int64_t off; } rw;   /* buf or iov; len or iovcnt */
+		struct { int64_t off, len; int32_t mode; } falloc;
+		struct { int64_t len; } trunc;
+		struct { uint32_t flags; } fsync;
+		struct { const char *path; int32_t flags; uint32_t mode; } open;
+		struct { const char *path; struct statx *out; int32_t flags; uint32_t mask; } stx;
+		struct { const char *path, *path2; int32_t dirfd2; uint32_t flags; } path;
+		struct { uint64_t deadline; int64_t tv_sec, tv_nsec; } timer;
+		struct { void (*fn)(cio_req *); } work;
+	} a;
+};
+
+_Static_assert(sizeof(struct cio__priv) <= sizeof(((cio_req *)0)->cio__private),
+	       "cio_req private area too small");
+
+static inline struct cio__priv *P(cio_req *req)
+{
+	return (struct cio__priv *)(void *)req->cio__private;
+}
+
+struct cio__reqq {               /* a FIFO of requests linked by qnext */
+	cio_req *head, *tail;
+};
+
+static inline void cio__q_push(struct cio__reqq *q, cio_req *req)
+{
+	P(req)->qnext = NULL;
+	if (q->tail)
+		P(q->tail)->qnext = req;
+	else
+		q->head = req;
+	q->tail = req;
+}
+
+static inline cio_req *cio__q_pop(struct cio__reqq *q)
+{
+	cio_req *req = q->head;
+
+	if (req) {
+		q->head = P(req)->qnext;
+		if (!q->head)
+			q->tail = NULL;
+	}
+	return req;
+}
+
+/* Unlink req from q; returns true if it was there. O(n): cancel paths only. */
+static inline bool cio__q_remove(struct cio__reqq *q, cio_req *req)
+{
+	cio_req *prev = NULL, *cur;
+
+	for (cur = q->head; cur; prev = cur, cur = P(cur)->qnext) {
+		if (cur != req)
+			continue;
+		if (prev)
+			P(prev)->qnext = P(cur)->qnext;
+		else
+			q->head = P(cur)->qnext;
+		if (q->tail == cur)
+			q->tail = prev;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * A backend: a small const table. The core calls it and never asks which
+ * backend it is. native[] (filled by init) says which operations the backend
+ * runs itself; the core sends every other one to the shared pool.
+ */
+struct cio__backend_ops {
+	const char *name;
+	int  (*init)(struct cio_loop *loop, const struct cio_loop_opts *opts);
+	void (*fini)(struct cio_loop *loop);
+	/* Take a request whose op is native. 0, or -errno to reject it. */
+	int  (*submit)(struct cio_loop *loop, cio_req *req);
+	/* Start cancelling a request the backend owns. */
+	void (*cancel)(struct cio_loop *loop, cio_req *req);
+	/* Hand queued work to the kernel, wait (if block) for events, and
+	 * complete what is ready. Returns 0 or -errno. */
+	int  (*poll)(struct cio_loop *loop, bool block);
+	/* Make loop_fd readable now if the loop has work (exported fd only). */
+	void (*kick)(struct cio_loop *loop);
+	int  (*loop_fd)(struct cio_loop *loop);
+	/* "ring", "epoll": how the backend runs a native op. */
+	const char *(*op_path)(const struct cio_loop *loop, int op, int fd);
+};
+
+extern const struct cio__backend_ops cio__backend_uring;
+extern const struct cio__backend_ops cio__backend_pool;
+
+struct cio_loop {
+	const struct cio__backend_ops *ops;
+	void            *be;               /* backend state */
+	uint8_t          native[CIO_OP__COUNT];
+	cio_req         *pending;          /* doubly linked by inext/iprev */
+	uint64_t         npending;
+	struct cio__reqq done;             /* results known, callbacks to run */
+	bool             running;
+	bool             stop;
+	bool             exported;         /* cio_loop_fd() was called */
+	int              wakefd;           /* eventfd: remote completions and posts */
+
+	/* Filled by other threads (pool workers, cio_post), under remote_lock. */
+	pthread_mutex_t  remote_lock;
+	struct cio__reqq remote;
+	bool             remote_signaled;
+	atomic_uint_fast64_t nposted;       /* posted, callback not yet run */
+
+	struct cio_stats stats;
+};
+
+/* core */
+int  cio__submit(struct cio_loop *loop, cio_req *req, int op, int fd, cio_cb cb);
+void cio__complete(cio_req *req, int64_t res);  /* run the final callback now */
+void cio__defer(cio_req *req, int64_t res);     /* run it on the next pass */
+unsigned cio__drain_remote(struct cio_loop *loop);
+void cio__remote_push(struct cio_loop *loop, cio_req *req); /* any thread */
+uint64_t cio__now_ns(void);
+bool cio__debug_no_op(int op);                   /* CIO_DEBUG_NO_OPS */
+const char *cio__op_name(int op);
+
+/* pool.c: the process-wide thread pool */
+int  cio__pool_submit(struct cio_loop *loop, cio_req *req);
+bool cio__pool_cancel(cio_req *req);  /* true: dequeued before it ran */
+void cio__pool_set_max(unsigned max);
+unsigned cio__pool_threads(void);
+int64_t cio__exec(cio_req *req);      /* run a request's system call here */
+
+/* timer.c: a binary min-heap of requests by deadline */
+struct cio__timers {
+	cio_req **heap;
+	uint32_t  len, cap;
+};
+int  cio__timers_add(struct cio__timers *t, cio_req *req);
+void cio__timers_del(struct cio__timers *t, cio_req *req);
+cio_req *cio__timers_min(const struct cio__timers *t);
+void cio__timers_free(struct cio__timers *t);
+
+#endif /* CIO_INTERNAL_H */

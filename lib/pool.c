@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The thread pool: one per process, shared by every loop. It grows on
+ * demand up to its maximum and threads exit after idling for a while.
+ * A finished request goes back to its own loop through cio__remote_push().
+ */
+#include "config.h"
+
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+
+#include "cio-internal.h"
+
+#define DEFAULT_MAX_THREADS 64u
+#define DEFAULT_IDLE_MS     10000u
+#define HARD_MAX_THREADS    1024u
+
+static struct {
+	pthread_mutex_t  lock;
+	pthread_cond_t   work;
+	struct cio__reqq queue;
+	unsigned         queued;
+	unsigned         threads;
+	unsigned         idle;
+	unsigned         max;
+	unsigned         idle_ms;
+	bool             max_from_env;
+	pthread_once_t   once;
+} pool = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.once = PTHREAD_ONCE_INIT,
+};
+
+static unsigned env_unsigned(const char *name, unsigned def, unsigned lo, unsigned hi)
+{
+	const char *s = getenv(name);
+	char *end;
+	unsigned long v;
+
+	if (!s || !*s)
+		return def;
+	v = strtoul(s, &end, 10);
+	if (*end || v < lo)
+		return def;
+	return v > hi ? hi : (unsigned)v;
+}
+
+static void pool_setup(void)
+{
+	pthread_condattr_t attr;
+
+	/* Idle waits are timed on the monotonic clock so a wall-clock jump
+	 * neither kills all threads nor keeps them forever. */
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&pool.work, &attr);
+	pthread_condattr_destroy(&attr);
+	pool.max = env_unsigned("CIO_POOL_MAX", 0, 1, HARD_MAX_THREADS);
+	pool.max_from_env = pool.max != 0;
+	if (!pool.max)
+		pool.max = DEFAULT_MAX_THREADS;
+	pool.idle_ms = env_unsigned("CIO_POOL_IDLE_MS", DEFAULT_IDLE_MS, 1, 3600000);
+}
+
+void cio__pool_set_max(unsigned max)
+{
+	pthread_once(&pool.once, pool_setup);
+	pthread_mutex_lock(&pool.lock);
+	/* The environment is the site's word; otherwise the largest asked. */
+	if (!pool.max_from_env && max > pool.max)
+		pool.max = max > HARD_MAX_THREADS ? HARD_MAX_THREADS : max;
+	pthread_mutex_unlock(&pool.lock);
+}
+
+unsigned cio__pool_threads(void)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&pool.lock);
+	n = pool.threads;
+	pthread_mutex_unlock(&pool.lock);
+	return n;
+}
+
+static int64_t neg_errno(ssize_t ret)
+{
+	return ret < 0 ? -(int64_t)errno : (int64_t)ret;
+}
+
+/* Run one request's system call on the calling thread. The same calls as
+ * io_uring makes, so results and errnos match the ring backend. */
+int64_t cio__exec(cio_req *req)
+{
+	struct cio__priv *p = P(req);
+	int fd = p->fd;
+
+	switch (p->op) {
+	case CIO_OP_NOP:
+		return 0;
+	case CIO_OP_READ:
+		return neg_errno(p->a.rw.off < 0 ?
+				 read(fd, p->a.rw.buf, p->a.rw.len) :
+				 pread(fd, p->a.rw.buf, p->a.rw.len, p->a.rw.off));
+	case CIO_OP_WRITE:
+		return neg_errno(p->a.rw.off < 0 ?
+				 write(fd, p->a.rw.buf, p->a.rw.len) :
+				 pwrite(fd, p->a.rw.buf, p->a.rw.len, p->a.rw.off));
+	case CIO_OP_READV:
+		return neg_errno(p->a.rw.off < 0 ?
+				 readv(fd, p->a.rw.buf, (int)p->a.rw.len) :
+				 preadv(fd, p->a.rw.buf, (int)p->a.rw.len, p->a.rw.off));
+	case CIO_OP_WRITEV:
+		return neg_errno(p->a.rw.off < 0 ?
+				 writev(fd, p->a.rw.buf, (int)p->a.rw.len) :
+				 pwritev(fd, p->a.rw.buf, (int)p->a.rw.len, p->a.rw.off));
+	case CIO_OP_FSYNC:
+		return neg_errno(p->a.fsync.flags & CIO_FSYNC_DATA ?
+				 fdatasync(fd) : fsync(fd));
+	case CIO_OP_FALLOCATE:
+		return neg_errno(fallocate(fd, p->a.falloc.mode, p->a.falloc.off,
+					   p->a.falloc.len));
+	case CIO_OP_FTRUNCATE:
+		return neg_errno(ftruncate(fd, p->a.trunc.len));
+	case CIO_OP_OPENAT:
+		return neg_errno(openat(fd, p->a.open.path, p->a.open.flags,
+					(mode_t)p->a.open.mode));
+	case CIO_OP_CLOSE:
+		return neg_errno(close(fd));
+	case CIO_OP_STATX:
+		return neg_errno(statx(fd, p->a.stx.path, p->a.stx.flags,
+				       p->a.stx.mask, p->a.stx.out));
+	case CIO_OP_UNLINKAT:
+		return neg_errno(unlinkat(fd, p->a.path.path, (int)p->a.path.flags));
+	case CIO_OP_RENAMEAT:
+		return neg_errno(renameat2(fd, p->a.path.path, p->a.path.dirfd2,
+					   p->a.path.path2, p->a.path.flags));
+	case CIO_OP_MKDIRAT:
+		return neg_errno(mkdirat(fd, p->a.path.path, (mode_t)p->a.path.flags));
+	case CIO_OP_WORK:
+		p->a.work.fn(req);
+		return 0;
+	default:
+		return -EOPNOTSUPP;
+	}
+}
+
+static void *worker(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&pool.lock);
+	for (;;) {
+		cio_req *req;
+
+		while (!pool.queue.head) {
+			struct timespec ts;
+			int rc;
+
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_sec += pool.idle_ms / 1000;
+			ts.tv_nsec += (long)(pool.idle_ms % 1000) * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pool.idle++;
+			rc = pthread_cond_timedwait(&pool.work, &pool.lock, &ts);
+			pool.idle--;
+			if (rc == ETIMEDOUT && !pool.queue.head) {
+				pool.threads--;
+				pthread_mutex_unlock(&pool.lock);
+				return NULL;
+			}
+		}
+		req = cio__q_pop(&pool.queue);
+		pool.queued--;
+		/* Running now: cio__pool_cancel can no longer take it back. */
+		P(req)->aux = 1;
+		pthread_mutex_unlock(&pool.lock);
+
+		req->res = cio__exec(req);
+		cio__remote_push(P(req)->loop, req);
+
+		pthread_mutex_lock(&pool.lock);
+	}
+}
+
+/* Called with pool.lock held. Workers block every signal, so the
+ * application's handlers run on its own threads only. */
+static int spawn_worker(void)
+{
+	pthread_attr_t attr;
+	sigset_t all, old;
+	pthread_t tid;
+	int rc;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&tid, &attr, worker, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	if (rc)
+		return -rc;
+	pool.threads++;
+	return 0;
+}
+
+int cio__pool_submit(struct cio_loop *loop, cio_req *req)
+{
+	int ret = 0;
+
+	(void)loop;
+	pthread_once(&pool.once, pool_setup);
+	P(req)->aux = 0;
+	pthread_mutex_lock(&pool.lock);
+	cio__q_push(&pool.queue, req);
+	pool.queued++;
+	if (pool.idle)
+		pthread_cond_signal(&pool.work);
+	if (pool.queued > pool.idle && pool.threads < pool.max) {
+		ret = spawn_worker();
+		/* With no thread at all the job would never run: refuse it.
+		 * With some, it waits its turn. */
+		if (ret < 0 && pool.threads)
+			ret = 0;
+		if (ret < 0) {
+			cio__q_remove(&pool.queue, req);
+			pool.queued--;
+		}
+	}
+	pthread_mutex_unlock(&pool.lock);
+	return ret;
+}
+
+bool cio__pool_cancel(cio_req *req)
+{
+	bool removed = false;
+
+	pthread_mutex_lock(&pool.lock);
+	if (!P(req)->aux && cio__q_remove(&pool.queue, req)) {
+		pool.queued--;
+		removed = true;
+	}
+	pthread_mutex_unlock(&pool.lock);
+	return removed;
+}

@@ -1,0 +1,287 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The public operations: check arguments the same way for every backend
+ * (so the same mistake gives the same errno everywhere), record them in the
+ * request, and pass it to cio__submit().
+ */
+#include "config.h"
+
+#include <limits.h>
+#include <sys/uio.h>
+
+#include "cio-internal.h"
+
+/* Longest single transfer accepted: what one read(2) can move is
+ * MAX_RW_COUNT (2 GiB - 4 KiB) anyway, and io_uring's length is 32 bits. */
+#define MAX_LEN ((uint64_t)INT32_MAX)
+
+static inline int check_req(struct cio_loop *loop, cio_req *req, cio_cb cb)
+{
+	if (cio__unlikely(!loop || !req || !cb))
+		return -EINVAL;
+	if (cio__unlikely(P(req)->magic == CIO__INFLIGHT))
+		return -EBUSY;
+	/* No request options or deadlines in this release. */
+	if (cio__unlikely(req->opts || req->timeout_ns))
+		return -EINVAL;
+	return 0;
+}
+
+static inline int check_buf(const void *buf, size_t len, int64_t off)
+{
+	if (cio__unlikely(off < -1 || len > MAX_LEN))
+		return -EINVAL;
+	if (cio__unlikely(!buf && len))
+		return -EFAULT;
+	return 0;
+}
+
+static int check_iov(const struct iovec *iov, int iovcnt, int64_t off)
+{
+	uint64_t total = 0;
+
+	if (off < -1 || iovcnt < 0 || iovcnt > IOV_MAX)
+		return -EINVAL;
+	if (!iov && iovcnt)
+		return -EFAULT;
+	for (int i = 0; i < iovcnt; i++) {
+		if (!iov[i].iov_base && iov[i].iov_len)
+			return -EFAULT;
+		total += iov[i].iov_len;
+		if (total > MAX_LEN)
+			return -EINVAL;
+	}
+	return 0;
+}
+
+static int submit_rw(struct cio_loop *loop, cio_req *req, int op, int fd,
+		     void *buf, uint64_t len, int64_t off, cio_cb cb)
+{
+	struct cio__priv *p = P(req);
+
+	p->a.rw.buf = buf;
+	p->a.rw.len = len;
+	p->a.rw.off = off;
+	return cio__submit(loop, req, op, fd, cb);
+}
+
+CIO_API int cio_read(cio_loop *loop, cio_req *req, int fd, void *buf, size_t len,
+		     int64_t off, cio_cb cb)
+{
+	int ret = check_req(loop, req, cb);
+
+	if (cio__likely(!ret))
+		ret = check_buf(buf, len, off);
+	if (cio__unlikely(ret))
+		return ret;
+	return submit_rw(loop, req, CIO_OP_READ, fd, buf, len, off, cb);
+}
+
+CIO_API int cio_write(cio_loop *loop, cio_req *req, int fd, const void *buf,
+		      size_t len, int64_t off, cio_cb cb)
+{
+	int ret = check_req(loop, req, cb);
+
+	if (cio__likely(!ret))
+		ret = check_buf(buf, len, off);
+	if (cio__unlikely(ret))
+		return ret;
+	return submit_rw(loop, req, CIO_OP_WRITE, fd, (void *)buf, len, off, cb);
+}
+
+CIO_API int cio_readv(cio_loop *loop, cio_req *req, int fd,
+		      const struct iovec *iov, int iovcnt, int64_t off, cio_cb cb)
+{
+	int ret = check_req(loop, req, cb);
+
+	if (!ret)
+		ret = check_iov(iov, iovcnt, off);
+	if (ret)
+		return ret;
+	return submit_rw(loop, req, CIO_OP_READV, fd, (void *)iov,
+			 (uint64_t)iovcnt, off, cb);
+}
+
+CIO_API int cio_writev(cio_loop *loop, cio_req *req, int fd,
+		       const struct iovec *iov, int iovcnt, int64_t off, cio_cb cb)
+{
+	int ret = check_req(loop, req, cb);
+
+	if (!ret)
+		ret = check_iov(iov, iovcnt, off);
+	if (ret)
+		return ret;
+	return submit_rw(loop, req, CIO_OP_WRITEV, fd, (void *)iov,
+			 (uint64_t)iovcnt, off, cb);
+}
+
+CIO_API int cio_fsync(cio_loop *loop, cio_req *req, int fd, unsigned flags,
+		      cio_cb cb)
+{
+	int ret = check_req(loop, req, cb);
+
+	if (ret)
+		return ret;
+	if (flags & ~CIO_FSYNC_DATA)
+		return -EINVAL;
+	P(req)->a.fsync.flags = flags;
+	return cio__submit(loop, req, CIO_OP_FSYNC, fd, cb);
+}
+
+CIO_API int cio_fallocate(cio_loop *loop, cio_req *req, int fd, int mode,
+			  int64_t off, int64_t len, cio_cb cb)
+{
+	int ret = check_req(loop, req, cb);
+
+	if (ret)
+		return ret;
+	if (off < 0 || len <= 0)
+		return -EINVAL;   /* what fallocate(2) says for both */
+	P(req)->a.falloc.off = off;
+	P(req)->a.falloc.len = len;
+	P(req)->a.falloc.mode = mode;
+	return cio__submit(loop, req, CIO_OP_FALLOCATE, fd, cb);
+}
+
+CIO_API int cio_ftruncate(cio_loop *loop, cio_req *req, int fd, int64_t len,
+			  cio_cb cb)
+{
+	int ret = check_req(loop, req, cb);
+
+	if (ret)
+		return ret;
+	if (len < 0)
+		return -EINVAL;
+	P(req)->a.trunc.len = len;
+	return cio__submit(loop, req, CIO_OP_FTRUNCATE, fd, cb);
+}
+
+CIO_API int cio_openat(cio_loop *loop, cio_req *req, int dirfd, const char *path,
+		       int flags, mode_t mode, cio_cb cb)
+{
+	int ret = check_req(loop, req, cb);
+
+	if (ret)
+		return ret;
+	if (!path)
+		return -EFAULT;
+	P(req)->a.open.path = path;
+	P(req)->a.open.flags = flags;
+	P(req)->a.open.mode = mode;
+	return cio__submit(loop, req, CIO_OP_OPENAT, dirfd, cb);
+}
+
+CIO_API int cio_close(cio_loop *loop, cio_req *req, int fd, cio_cb cb)
+{
+	int ret = check_req(loop, req, cb);
+
+	if (ret)
+		return ret;
+	return cio__submit(loop, req, CIO_OP_CLOSE, fd, cb);
+}
+
+CIO_API int cio_statx(cio_loop *loop, cio_req *req, int dirfd, const char *path,
+		      int flags, unsigned mask, struct statx *out, cio_cb cb)
+{
+	int ret = check_req(loop, req, cb);
+
+	if (ret)
+		return ret;
+	if (!path || !out)
+		return -EFAULT;
+	P(req)->a.stx.path = path;
+	P(req)->a.stx.out = out;
+	P(req)->a.stx.flags = flags;
+	P(req)->a.stx.mask = mask;
+	return cio__submit(loop, req, CIO_OP_STATX, dirfd, cb);
+}
+
+static int submit_path(struct cio_loop *loop, cio_req *req, int op, int dirfd,
+		       const char *path, int dirfd2, const char *path2,
+		       unsigned flags, cio_cb cb)
+{
+	struct cio__priv *p = P(req);
+
+	p->a.path.path = path;
+	p->a.path.path2 = path2;
+	p->a.path.dirfd2 = dirfd2;
+	p->a.path.flags = flags;
+	return cio__submit(loop, req, op, dirfd, cb);
+}
+
+CIO_API int cio_unlinkat(cio_loop *loop, cio_req *req, int dirfd,
+			 const char *path, int flags, cio_cb cb)
+{
+	int ret = check_req(loop, req, cb);
+
+	if (ret)
+		return ret;
+	if (!path)
+		return -EFAULT;
+	return submit_path(loop, req, CIO_OP_UNLINKAT, dirfd, path, -1, NULL,
+			   (unsigned)flags, cb);
+}
+
+CIO_API int cio_renameat(cio_loop *loop, cio_req *req, int olddirfd,
+			 const char *oldpath, int newdirfd, const char *newpath,
+			 unsigned flags, cio_cb cb)
+{
+	int ret = check_req(loop, req, cb);
+
+	if (ret)
+		return ret;
+	if (!oldpath || !newpath)
+		return -EFAULT;
+	return submit_path(loop, req, CIO_OP_RENAMEAT, olddirfd, oldpath,
+			   newdirfd, newpath, flags, cb);
+}
+
+CIO_API int cio_mkdirat(cio_loop *loop, cio_req *req, int dirfd,
+			const char *path, mode_t mode, cio_cb cb)
+{
+	int ret = check_req(loop, req, cb);
+
+	if (ret)
+		return ret;
+	if (!path)
+		return -EFAULT;
+	return submit_path(loop, req, CIO_OP_MKDIRAT, dirfd, path, -1, NULL,
+			   (unsigned)mode, cb);
+}
+
+CIO_API int cio_timer(cio_loop *loop, cio_req *req, uint64_t ns, cio_cb cb)
+{
+	int ret = check_req(loop, req, cb);
+
+	if (ret)
+		return ret;
+	/* Relative time for io_uring's timeout; absolute for the heap. */
+	P(req)->a.timer.tv_sec = (int64_t)(ns / 1000000000u);
+	P(req)->a.timer.tv_nsec = (int64_t)(ns % 1000000000u);
+	uint64_t now = cio__now_ns();
+
+	P(req)->a.timer.deadline = ns > UINT64_MAX - now ? UINT64_MAX : now + ns;
+	return cio__submit(loop, req, CIO_OP_TIMER, -1, cb);
+}
+
+CIO_API int cio_nop(cio_loop *loop, cio_req *req, cio_cb cb)
+{
+	int ret = check_req(loop, req, cb);
+
+	if (ret)
+		return ret;
+	return cio__submit(loop, req, CIO_OP_NOP, -1, cb);
+}
+
+CIO_API int cio_work(cio_loop *loop, cio_req *req, void (*fn)(cio_req *req),
+		     cio_cb cb)
+{
+	int ret = check_req(loop, req, cb);
+
+	if (ret)
+		return ret;
+	if (!fn)
+		return -EINVAL;
+	P(req)->a.work.fn = fn;
+	return cio__submit(loop, req, CIO_OP_WORK, -1, cb);
+}

@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: MIT */
+#include "helpers.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+const char *t_backend = "uring";
+const char *t_variant = "uring";
+
+cio_loop *t_loop_new_opts(unsigned entries)
+{
+	struct cio_loop_opts opts = { .backend = t_backend, .entries = entries };
+	cio_loop *loop = NULL;
+	int ret = cio_loop_new(&loop, &opts);
+
+	ck_assert_msg(ret == 0, "cio_loop_new(%s): %s", t_backend, strerror(-ret));
+	ck_assert_str_eq(cio_backend(loop), t_backend);
+	return loop;
+}
+
+cio_loop *t_loop_new(void)
+{
+	return t_loop_new_opts(0);
+}
+
+void t_loop_free(cio_loop *loop)
+{
+	ck_assert_int_eq(cio_loop_free(loop), 0);
+}
+
+void t_run(cio_loop *loop)
+{
+	ck_assert_int_eq(cio_run(loop, CIO_RUN_DEFAULT), 0);
+}
+
+char *t_tmpdir(void)
+{
+	const char *base = getenv("TMPDIR");
+	char *dir;
+
+	if (!base || !*base)
+		base = "/var/tmp";
+	ck_assert(asprintf(&dir, "%s/cio-test-XXXXXX", base) > 0);
+	ck_assert_msg(mkdtemp(dir) != NULL, "mkdtemp: %s", strerror(errno));
+	return dir;
+}
+
+static void rm_tree(int dfd)
+{
+	DIR *d = fdopendir(dfd);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (unlinkat(dirfd(d), e->d_name, 0) < 0 && errno == EISDIR) {
+			int sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY);
+
+			if (sub >= 0)
+				rm_tree(sub);
+			unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR);
+		}
+	}
+	closedir(d);
+}
+
+void t_tmpdir_rm(char *dir)
+{
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+
+	if (dfd >= 0)
+		rm_tree(dfd);
+	rmdir(dir);
+	free(dir);
+}
+
+int t_dirfd(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	ck_assert_msg(fd >= 0, "open %s: %s", dir, strerror(errno));
+	return fd;
+}
+
+/* splitmix64 over (seed, 8-byte word index): any offset, any length. */
+static uint64_t mix(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+static uint8_t pattern_byte(uint64_t seed, uint64_t pos)
+{
+	return (uint8_t)(mix(seed * 0x100000001b3ull + pos / 8) >> (8 * (pos % 8)));
+}
+
+void t_fill(void *buf, size_t len, uint64_t seed, uint64_t off)
+{
+	uint8_t *p = buf;
+
+	for (size_t i = 0; i < len; i++)
+		p[i] = pattern_byte(seed, off + i);
+}
+
+int t_check(const void *buf, size_t len, uint64_t seed, uint64_t off)
+{
+	const uint8_t *p = buf;
+
+	for (size_t i = 0; i < len; i++)
+		if (p[i] != pattern_byte(seed, off + i))
+			return 0;
+	return 1;
+}
+
+void t_count_cb(cio_req *req)
+{
+	(*(int *)req->data)++;
+}
+
+struct variant {
+	const char *name, *backend, *no_ops;
+};
+
+static const struct variant variants[] = {
+	{ "uring", "uring", NULL },
+	{ "pool", "pool", NULL },
+	{ "uring-fallback", "uring", "all" },
+};
+
+int t_main(Suite *(*make_suite)(void))
+{
+	const char *list = getenv("CIO_TEST_BACKENDS");
+	int failed = 0, ran = 0;
+
+	if (!list || !*list)
+		list = "uring,pool,uring-fallback";
+	for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]); i++) {
+		const struct variant *v = &variants[i];
+		size_t n = strlen(v->name);
+		const char *p = list;
+		bool wanted = false;
+		cio_loop *probe = NULL;
+		struct cio_loop_opts opts = { .backend = v->backend };
+		SRunner *sr;
+		int ret;
+
+		while (*p) {
+			size_t len = strcspn(p, ",");
+
+			if (len == n && !strncmp(p, v->name, n))
+				wanted = true;
+			p += len + (p[len] == ',');
+		}
+		if (!wanted)
+			continue;
+		if (v->no_ops)
+			setenv("CIO_DEBUG_NO_OPS", v->no_ops, 1);
+		else
+			unsetenv("CIO_DEBUG_NO_OPS");
+		ret = cio_loop_new(&probe, &opts);
+		if (ret < 0) {
+			printf("SKIP backend %s: cannot create a loop: %s\n",
+			       v->name, strerror(-ret));
+			continue;
+		}
+		cio_loop_free(probe);
+		t_backend = v->backend;
+		t_variant = v->name;
+		printf("=== backend %s ===\n", v->name);
+		fflush(stdout);
+		sr = srunner_create(make_suite());
+		srunner_run_all(sr, CK_NORMAL);
+		failed += srunner_ntests_failed(sr);
+		srunner_free(sr);
+		ran++;
+	}
+	if (!ran) {
+		printf("no backend could run\n");
+		return 1;
+	}
+	return failed ? 1 : 0;
+}

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Test helpers: every suite runs once per backend. CIO_TEST_BACKENDS
+ * (default "uring,pool,uring-fallback") lists them; "uring-fallback" is the
+ * uring backend with CIO_DEBUG_NO_OPS=all, so all file work takes the pool
+ * fallback path. A backend the kernel refuses is skipped with the reason.
+ */
+#ifndef CIO_TEST_HELPERS_H
+#define CIO_TEST_HELPERS_H
+
+#include <check.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cio.h>
+
+/* The backend name the current run passes to cio_loop_new. */
+extern const char *t_backend;
+/* The variant being run ("uring", "pool", "uring-fallback"). */
+extern const char *t_variant;
+
+/* A loop on the current backend; fails the test if it cannot be made. */
+cio_loop *t_loop_new(void);
+cio_loop *t_loop_new_opts(unsigned entries);
+/* Free it, asserting it is idle. */
+void t_loop_free(cio_loop *loop);
+/* Run until nothing is pending, asserting success. */
+void t_run(cio_loop *loop);
+
+/* A fresh directory under $TMPDIR (default /var/tmp: a real disk, for
+ * O_DIRECT later), removed with its files by t_tmpdir_rm. */
+char *t_tmpdir(void);
+void t_tmpdir_rm(char *dir);
+/* Open dir as a directory fd. */
+int t_dirfd(const char *dir);
+
+/* Deterministic pattern bytes for offset off of stream seed. */
+void t_fill(void *buf, size_t len, uint64_t seed, uint64_t off);
+int t_check(const void *buf, size_t len, uint64_t seed, uint64_t off);
+
+/* A counting callback: increments *(int *)req->data. */
+void t_count_cb(cio_req *req);
+
+/* Print a skip line for the current test and variant. */
+#define T_SKIP(...) do { \
+	printf("SKIP %s [%s]: ", __func__, t_variant); \
+	printf(__VA_ARGS__); printf("\n"); fflush(stdout); return; \
+} while (0)
+
+/* main(): run the suite made by make_suite once per backend. */
+int t_main(Suite *(*make_suite)(void));
+
+#define T_TIMEOUT 120
+
+#endif
