@@ -61,8 +61,8 @@ static int pool_init(struct cio_loop *loop, const struct cio_loop_opts *opts)
 		return ret;
 	}
 	loop->be = be;
-	loop->native[CIO_OP_NOP] = 1;
-	loop->native[CIO_OP_TIMER] = 1;
+	loop->native[CIO_OP_NOP] = CIO__NATIVE;
+	loop->native[CIO_OP_TIMER] = CIO__NATIVE;
 	return 0;
 }
 

@@ -61,6 +61,7 @@ static void probe_ops(struct cio_loop *loop, struct uring_backend *be)
 
 		if (opcode < 0)
 			continue;
+		loop->native[op] = CIO__FALLBACK;
 		/* Without a probe (before 5.6) only the first opcodes exist. */
 		if (probe ? !io_uring_opcode_supported(probe, opcode)
 			  : opcode > IORING_OP_TIMEOUT)
@@ -68,7 +69,7 @@ static void probe_ops(struct cio_loop *loop, struct uring_backend *be)
 		/* Timers never go to the pool: the debug knob leaves them. */
 		if (op != CIO_OP_TIMER && cio__debug_no_op(op))
 			continue;
-		loop->native[op] = 1;
+		loop->native[op] = CIO__NATIVE;
 	}
 	if (probe)
 		io_uring_free_probe(probe);
@@ -101,7 +102,7 @@ static int uring_init(struct cio_loop *loop, const struct cio_loop_opts *opts)
 	be->cq_entries = params.cq_entries;
 	loop->be = be;
 	probe_ops(loop, be);
-	if (!loop->native[CIO_OP_TIMER]) {
+	if (loop->native[CIO_OP_TIMER] != CIO__NATIVE) {
 		/* Too old to be worth it: let auto selection take the pool. */
 		io_uring_queue_exit(&be->ring);
 		free(be);
@@ -181,9 +182,10 @@ static void prep(struct io_uring_sqe *sqe, cio_req *req)
 		io_uring_prep_mkdirat(sqe, fd, p->a.path.path, (mode_t)p->a.path.flags);
 		break;
 	case CIO_OP_TIMER:
-		/* The timespec lives in the request until the callback. */
+		/* An absolute CLOCK_MONOTONIC deadline; the timespec lives in
+		 * the request until the callback. */
 		io_uring_prep_timeout(sqe, (struct __kernel_timespec *)(void *)
-				      &p->a.timer.tv_sec, 0, 0);
+				      &p->a.timer.tv_sec, 0, IORING_TIMEOUT_ABS);
 		break;
 	}
 	io_uring_sqe_set_data(sqe, req);

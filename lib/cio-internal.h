@@ -38,7 +38,6 @@ enum {
 #define CIO__IF_POSTED    (1u << 0)  /* came through cio_post() */
 #define CIO__IF_LOCALQ    (1u << 1)  /* uring: waiting in the local queue for an SQE */
 #define CIO__IF_CANCELQ   (1u << 2)  /* uring: a cancel for it waits for an SQE */
-#define CIO__IF_FALLBACK  (1u << 3)  /* backend-native op sent to the pool */
 
 /* The private part of cio_req: must fit in cio_req.cio__private. */
 struct cio__priv {
@@ -60,7 +59,7 @@ struct cio__priv {
 		struct { const char *path; int32_t flags; uint32_t mode; } open;
 		struct { const char *path; struct statx *out; int32_t flags; uint32_t mask; } stx;
 		struct { const char *path, *path2; int32_t dirfd2; uint32_t flags; } path;
-		struct { uint64_t deadline; int64_t tv_sec, tv_nsec; } timer;
+		struct { uint64_t deadline; int64_t tv_sec, tv_nsec; } timer;  /* absolute */
 		struct { void (*fn)(cio_req *); } work;
 	} a;
 };
@@ -123,6 +122,11 @@ static inline bool cio__q_remove(struct cio__reqq *q, cio_req *req)
  * backend it is. native[] (filled by init) says which operations the backend
  * runs itself; the core sends every other one to the shared pool.
  */
+enum {
+	CIO__POOL = 0,      /* the pool, by the backend's design */
+	CIO__NATIVE = 1,    /* the backend runs it */
+	CIO__FALLBACK = 2,  /* the pool, because the running kernel lacks it */
+};
 struct cio__backend_ops {
 	const char *name;
 	int  (*init)(struct cio_loop *loop, const struct cio_loop_opts *opts);
@@ -147,7 +151,7 @@ extern const struct cio__backend_ops cio__backend_pool;
 struct cio_loop {
 	const struct cio__backend_ops *ops;
 	void            *be;               /* backend state */
-	uint8_t          native[CIO_OP__COUNT];
+	uint8_t          native[CIO_OP__COUNT];   /* CIO__POOL/NATIVE/FALLBACK */
 	cio_req         *pending;          /* doubly linked by inext/iprev */
 	uint64_t         npending;
 	struct cio__reqq done;             /* results known, callbacks to run */

@@ -327,7 +327,7 @@ CIO_API const char *cio_op_path(const cio_loop *loop, int op, int fd)
 {
 	if (!loop || op < 0 || op >= CIO_OP__COUNT)
 		return NULL;
-	if (!loop->native[op])
+	if (loop->native[op] != CIO__NATIVE)
 		return "pool";
 	return loop->ops->op_path(loop, op, fd);
 }
@@ -398,14 +398,12 @@ int cio__submit(struct cio_loop *loop, cio_req *req, int op, int fd, cio_cb cb)
 	loop->pending = req;
 	loop->npending++;
 
-	if (cio__likely(loop->native[op])) {
+	if (cio__likely(loop->native[op] == CIO__NATIVE)) {
 		p->where = CIO__W_BACKEND;
 		ret = loop->ops->submit(loop, req);
 	} else {
-		if (op != CIO_OP_WORK) {
-			p->iflags |= CIO__IF_FALLBACK;
+		if (loop->native[op] == CIO__FALLBACK)
 			loop->stats.fallbacks++;
-		}
 		p->where = CIO__W_POOL;
 		loop->stats.pool_jobs++;
 		ret = cio__pool_submit(loop, req);

@@ -252,15 +252,17 @@ CIO_API int cio_mkdirat(cio_loop *loop, cio_req *req, int dirfd,
 CIO_API int cio_timer(cio_loop *loop, cio_req *req, uint64_t ns, cio_cb cb)
 {
 	int ret = check_req(loop, req, cb);
+	uint64_t now, dl;
 
 	if (ret)
 		return ret;
-	/* Relative time for io_uring's timeout; absolute for the heap. */
-	P(req)->a.timer.tv_sec = (int64_t)(ns / 1000000000u);
-	P(req)->a.timer.tv_nsec = (int64_t)(ns % 1000000000u);
-	uint64_t now = cio__now_ns();
-
-	P(req)->a.timer.deadline = ns > UINT64_MAX - now ? UINT64_MAX : now + ns;
+	/* An absolute CLOCK_MONOTONIC deadline, fixed now: timers fire in
+	 * deadline order whenever the backend hands them to the kernel. */
+	now = cio__now_ns();
+	dl = ns > UINT64_MAX - now ? UINT64_MAX : now + ns;
+	P(req)->a.timer.deadline = dl;
+	P(req)->a.timer.tv_sec = (int64_t)(dl / 1000000000u);
+	P(req)->a.timer.tv_nsec = (int64_t)(dl % 1000000000u);
 	return cio__submit(loop, req, CIO_OP_TIMER, -1, cb);
 }
 

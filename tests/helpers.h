@@ -8,7 +8,13 @@
 #ifndef CIO_TEST_HELPERS_H
 #define CIO_TEST_HELPERS_H
 
+#ifndef _GNU_SOURCE
+# define _GNU_SOURCE   /* statx, renameat2 flags, asprintf */
+#endif
+
 #include <check.h>
+#include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

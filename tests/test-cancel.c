@@ -1,0 +1,321 @@
+/* SPDX-License-Identifier: MIT */
+/* Cancellation: exactly one callback per request, with -ECANCELED or the
+ * real result if the operation won the race. */
+#include "helpers.h"
+
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <unistd.h>
+
+#define SEC 1000000000ull
+
+START_TEST(cancel_right_after_submit)
+{
+	cio_loop *loop = t_loop_new();
+	cio_req req = { 0 };
+	int n = 0;
+
+	req.data = &n;
+	ck_assert_int_eq(cio_timer(loop, &req, 10 * SEC, t_count_cb), 0);
+	ck_assert_int_eq(cio_cancel(loop, &req), 0);
+	ck_assert_int_eq(n, 0);   /* never inside the call */
+	t_run(loop);
+	ck_assert_int_eq(n, 1);
+	ck_assert_int_eq(req.res, -ECANCELED);
+	/* A second cancel of a finished request finds nothing. */
+	ck_assert_int_eq(cio_cancel(loop, &req), -ENOENT);
+	t_run(loop);
+	ck_assert_int_eq(n, 1);
+	t_loop_free(loop);
+}
+END_TEST
+
+START_TEST(cancel_twice_one_callback)
+{
+	cio_loop *loop = t_loop_new();
+	cio_req req = { 0 };
+	int n = 0;
+
+	req.data = &n;
+	ck_assert_int_eq(cio_timer(loop, &req, 10 * SEC, t_count_cb), 0);
+	ck_assert_int_eq(cio_run(loop, CIO_RUN_NOWAIT), 1);   /* in the kernel now */
+	ck_assert_int_eq(cio_cancel(loop, &req), 0);
+	ck_assert_int_eq(cio_cancel(loop, &req), 0);
+	t_run(loop);
+	ck_assert_int_eq(n, 1);
+	ck_assert_int_eq(req.res, -ECANCELED);
+	t_loop_free(loop);
+}
+END_TEST
+
+START_TEST(cancel_after_completion)
+{
+	cio_loop *loop = t_loop_new();
+	cio_req req = { 0 };
+	int n = 0;
+
+	req.data = &n;
+	ck_assert_int_eq(cio_nop(loop, &req, t_count_cb), 0);
+	t_run(loop);
+	ck_assert_int_eq(n, 1);
+	ck_assert_int_eq(cio_cancel(loop, &req), -ENOENT);
+	t_run(loop);
+	ck_assert_int_eq(n, 1);
+	ck_assert_int_eq(req.res, 0);
+	t_loop_free(loop);
+}
+END_TEST
+
+START_TEST(cancel_races_a_nop)
+{
+	cio_loop *loop = t_loop_new();
+	cio_req req = { 0 };
+	int n = 0;
+
+	req.data = &n;
+	for (int i = 0; i < 200; i++) {
+		ck_assert_int_eq(cio_nop(loop, &req, t_count_cb), 0);
+		if (i % 2)
+			cio_run(loop, CIO_RUN_NOWAIT);
+		/* 0 while pending, -ENOENT if the nop already ran. */
+		int ret = cio_cancel(loop, &req);
+
+		ck_assert(ret == 0 || ret == -ENOENT);
+		t_run(loop);
+		ck_assert_int_eq(n, i + 1);
+		ck_assert(req.res == 0 || req.res == -ECANCELED);
+	}
+	t_loop_free(loop);
+}
+END_TEST
+
+START_TEST(cancel_bad_arguments)
+{
+	cio_loop *loop = t_loop_new(), *other = t_loop_new();
+	cio_req req = { 0 }, fresh = { 0 };
+	int n = 0;
+
+	req.data = &n;
+	ck_assert_int_eq(cio_cancel(NULL, &req), -EINVAL);
+	ck_assert_int_eq(cio_cancel(loop, NULL), -EINVAL);
+	ck_assert_int_eq(cio_cancel_all(NULL), -EINVAL);
+	ck_assert_int_eq(cio_cancel(loop, &fresh), -ENOENT);
+	ck_assert_int_eq(cio_timer(loop, &req, 10 * SEC, t_count_cb), 0);
+	/* Pending, but on another loop. */
+	ck_assert_int_eq(cio_cancel(other, &req), -ENOENT);
+	ck_assert_int_eq(cio_cancel_all(other), 0);
+	ck_assert_int_eq(cio_cancel_all(loop), 1);
+	t_run(loop);
+	ck_assert_int_eq(n, 1);
+	ck_assert_int_eq(req.res, -ECANCELED);
+	t_loop_free(loop);
+	t_loop_free(other);
+}
+END_TEST
+
+/* Work items: those cancelled before they start never run their fn. */
+struct job {
+	cio_req req;
+	atomic_int fn_ran;
+	int calls;
+};
+
+static atomic_int running_now;
+
+static void slow_fn(cio_req *req)
+{
+	struct job *j = req->data;
+
+	atomic_store(&j->fn_ran, 1);
+	atomic_fetch_add(&running_now, 1);
+	usleep(20000);
+	atomic_fetch_sub(&running_now, 1);
+}
+
+static void noop_fn(cio_req *req)
+{
+	(void)req;
+}
+
+static void job_cb(cio_req *req)
+{
+	struct job *j = req->data;
+
+	j->calls++;
+}
+
+START_TEST(cancel_all_queued_work)
+{
+	enum { N = 300 };
+	cio_loop *loop = t_loop_new();
+	struct job *jobs = calloc(N, sizeof(*jobs));
+	int cancelled = 0, ran = 0;
+
+	ck_assert_ptr_nonnull(jobs);
+	for (int i = 0; i < N; i++) {
+		jobs[i].req.data = &jobs[i];
+		ck_assert_int_eq(cio_work(loop, &jobs[i].req, slow_fn, job_cb), 0);
+	}
+	usleep(5000);
+	ck_assert_int_eq(cio_cancel_all(loop), N);
+	t_run(loop);
+	for (int i = 0; i < N; i++) {
+		ck_assert_int_eq(jobs[i].calls, 1);
+		if (jobs[i].req.res == -ECANCELED) {
+			ck_assert_int_eq(atomic_load(&jobs[i].fn_ran), 0);
+			cancelled++;
+		} else {
+			ck_assert_int_eq(jobs[i].req.res, 0);
+			ck_assert_int_eq(atomic_load(&jobs[i].fn_ran), 1);
+			ran++;
+		}
+	}
+	printf("cancel_all of %d queued work items [%s]: %d cancelled, %d ran\n",
+	       N, t_variant, cancelled, ran);
+	/* The pool holds at most 64 threads by default: most were still queued. */
+	ck_assert_int_gt(cancelled, 0);
+	t_loop_free(loop);
+	free(jobs);
+}
+END_TEST
+
+/* Mixed operations in flight: timers, nops, file reads and writes, fsync,
+ * work. Exactly one callback each; timers must report -ECANCELED. */
+START_TEST(cancel_all_mixed)
+{
+	enum { NT = 50, NN = 50, NF = 50 };
+	cio_loop *loop = t_loop_new();
+	char *dir = t_tmpdir();
+	static cio_req timers[NT], nops[NN], reads[NF], writes[NF], sync_req, work_req;
+	static int tcount[NT], ncount[NN], rcount[NF], wcount[NF];
+	int scount = 0, wkcount = 0, fd, pending;
+	static char rbuf[NF][4096], wbuf[NF][4096];
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/f", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, NF * 4096), 0);
+	memset(timers, 0, sizeof(timers));
+	for (int i = 0; i < NT; i++) {
+		tcount[i] = 0;
+		timers[i].data = &tcount[i];
+		ck_assert_int_eq(cio_timer(loop, &timers[i], 30 * SEC, t_count_cb), 0);
+	}
+	for (int i = 0; i < NN; i++) {
+		ncount[i] = 0;
+		memset(&nops[i], 0, sizeof(nops[i]));
+		nops[i].data = &ncount[i];
+		ck_assert_int_eq(cio_nop(loop, &nops[i], t_count_cb), 0);
+	}
+	for (int i = 0; i < NF; i++) {
+		rcount[i] = wcount[i] = 0;
+		memset(&reads[i], 0, sizeof(reads[i]));
+		memset(&writes[i], 0, sizeof(writes[i]));
+		reads[i].data = &rcount[i];
+		writes[i].data = &wcount[i];
+		t_fill(wbuf[i], 4096, 5, (uint64_t)i * 4096);
+		ck_assert_int_eq(cio_read(loop, &reads[i], fd, rbuf[i], 4096,
+					  (int64_t)i * 4096, t_count_cb), 0);
+		ck_assert_int_eq(cio_write(loop, &writes[i], fd, wbuf[i], 4096,
+					   (int64_t)(NF + i) * 4096, t_count_cb), 0);
+	}
+	memset(&sync_req, 0, sizeof(sync_req));
+	memset(&work_req, 0, sizeof(work_req));
+	sync_req.data = &scount;
+	work_req.data = &wkcount;
+	ck_assert_int_eq(cio_fsync(loop, &sync_req, fd, 0, t_count_cb), 0);
+	ck_assert_int_eq(cio_work(loop, &work_req, noop_fn, t_count_cb), 0);
+	if (_i % 2)   /* half the runs let the kernel see them first */
+		cio_run(loop, CIO_RUN_NOWAIT);
+	pending = NT + NN + 2 * NF + 2;
+	int n = cio_cancel_all(loop);
+
+	ck_assert_int_le(n, pending);
+	ck_assert_int_ge(n, NT);   /* the timers at least are still pending */
+	t_run(loop);
+	for (int i = 0; i < NT; i++) {
+		ck_assert_int_eq(tcount[i], 1);
+		ck_assert_int_eq(timers[i].res, -ECANCELED);
+	}
+	for (int i = 0; i < NN; i++) {
+		ck_assert_int_eq(ncount[i], 1);
+		ck_assert(nops[i].res == 0 || nops[i].res == -ECANCELED);
+	}
+	for (int i = 0; i < NF; i++) {
+		ck_assert_int_eq(rcount[i], 1);
+		ck_assert_int_eq(wcount[i], 1);
+		ck_assert(reads[i].res == 4096 || reads[i].res == -ECANCELED);
+		ck_assert(writes[i].res == 4096 || writes[i].res == -ECANCELED);
+		/* A write that reports success is on the file. */
+		if (writes[i].res == 4096) {
+			char back[4096];
+
+			ck_assert_int_eq(pread(fd, back, 4096, (off_t)(NF + i) * 4096), 4096);
+			ck_assert(t_check(back, 4096, 5, (uint64_t)i * 4096));
+		}
+	}
+	ck_assert_int_eq(scount, 1);
+	ck_assert(sync_req.res == 0 || sync_req.res == -ECANCELED);
+	ck_assert_int_eq(wkcount, 1);
+	ck_assert(work_req.res == 0 || work_req.res == -ECANCELED);
+	close(fd);
+	t_tmpdir_rm(dir);
+	t_loop_free(loop);
+}
+END_TEST
+
+struct canceller {
+	cio_loop *loop;
+	cio_req *victim;
+	int ret;
+};
+
+static void cancel_from_cb(cio_req *req)
+{
+	struct canceller *c = req->data;
+
+	c->ret = cio_cancel(c->loop, c->victim);
+}
+
+START_TEST(cancel_from_a_callback)
+{
+	cio_loop *loop = t_loop_new();
+	cio_req victim = { 0 }, trigger = { 0 };
+	struct canceller c = { .loop = loop, .victim = &victim, .ret = 1 };
+	int n = 0;
+
+	victim.data = &n;
+	trigger.data = &c;
+	ck_assert_int_eq(cio_timer(loop, &victim, 10 * SEC, t_count_cb), 0);
+	ck_assert_int_eq(cio_timer(loop, &trigger, 1000000, cancel_from_cb), 0);
+	t_run(loop);
+	ck_assert_int_eq(c.ret, 0);
+	ck_assert_int_eq(n, 1);
+	ck_assert_int_eq(victim.res, -ECANCELED);
+	t_loop_free(loop);
+}
+END_TEST
+
+static Suite *cancel_suite(void)
+{
+	Suite *s = suite_create("cancel");
+	TCase *tc = tcase_create("cancel");
+
+	tcase_set_timeout(tc, T_TIMEOUT);
+	tcase_add_test(tc, cancel_right_after_submit);
+	tcase_add_test(tc, cancel_twice_one_callback);
+	tcase_add_test(tc, cancel_after_completion);
+	tcase_add_test(tc, cancel_races_a_nop);
+	tcase_add_test(tc, cancel_bad_arguments);
+	tcase_add_test(tc, cancel_all_queued_work);
+	tcase_add_loop_test(tc, cancel_all_mixed, 0, 4);
+	tcase_add_test(tc, cancel_from_a_callback);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return t_main(cancel_suite);
+}

@@ -1,0 +1,349 @@
+/* SPDX-License-Identifier: MIT */
+/* Threads: cio_post from many threads, loops of both backends in parallel
+ * threads, and the shared pool growing, shrinking and keeping its maximum. */
+#include "helpers.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <unistd.h>
+#include <sys/wait.h>
+
+#define SEC 1000000000ull
+
+enum { POSTERS = 4, POSTS = 10000 };
+
+struct post_ctx {
+	cio_loop  *loop;
+	pthread_t  loop_thread;
+	cio_req   *reqs;            /* POSTERS * POSTS */
+	int       *calls;           /* per request */
+	int        total;
+	int        off_thread;
+	cio_req    keepalive;
+};
+
+struct poster {
+	struct post_ctx *c;
+	int idx;
+	int errors;
+};
+
+static void post_cb(cio_req *req)
+{
+	struct post_ctx *c = *(struct post_ctx **)req->data;
+	size_t i = (size_t)(req - c->reqs);
+
+	c->calls[i]++;
+	c->total++;
+	if (!pthread_equal(pthread_self(), c->loop_thread))
+		c->off_thread++;
+	ck_assert_int_eq(req->res, 0);
+	if (c->total == POSTERS * POSTS)
+		cio_cancel(c->loop, &c->keepalive);
+}
+
+static void *poster_main(void *arg)
+{
+	struct poster *p = arg;
+
+	for (int i = 0; i < POSTS; i++) {
+		cio_req *req = &p->c->reqs[p->idx * POSTS + i];
+
+		if (cio_post(p->c->loop, req, post_cb) != 0)
+			p->errors++;
+	}
+	return NULL;
+}
+
+static void keepalive_cb(cio_req *req)
+{
+	ck_assert_int_eq(req->res, -ECANCELED);
+}
+
+START_TEST(post_from_four_threads)
+{
+	struct post_ctx c = { .loop = t_loop_new(), .loop_thread = pthread_self() };
+	struct poster p[POSTERS];
+	pthread_t tid[POSTERS];
+	struct post_ctx *self = &c;
+
+	c.reqs = calloc(POSTERS * POSTS, sizeof(*c.reqs));
+	c.calls = calloc(POSTERS * POSTS, sizeof(*c.calls));
+	ck_assert(c.reqs && c.calls);
+	for (int i = 0; i < POSTERS * POSTS; i++)
+		c.reqs[i].data = &self;
+	/* A long timer keeps cio_run going until the last post arrives. */
+	ck_assert_int_eq(cio_timer(c.loop, &c.keepalive, 60 * SEC, keepalive_cb), 0);
+	for (int i = 0; i < POSTERS; i++) {
+		p[i] = (struct poster){ .c = &c, .idx = i };
+		ck_assert_int_eq(pthread_create(&tid[i], NULL, poster_main, &p[i]), 0);
+	}
+	t_run(c.loop);
+	for (int i = 0; i < POSTERS; i++) {
+		pthread_join(tid[i], NULL);
+		ck_assert_int_eq(p[i].errors, 0);
+	}
+	ck_assert_int_eq(c.total, POSTERS * POSTS);
+	ck_assert_int_eq(c.off_thread, 0);
+	for (int i = 0; i < POSTERS * POSTS; i++)
+		ck_assert_int_eq(c.calls[i], 1);
+	t_loop_free(c.loop);
+	free(c.reqs);
+	free(c.calls);
+}
+END_TEST
+
+START_TEST(post_bad_arguments)
+{
+	cio_loop *loop = t_loop_new();
+	cio_req req = { 0 };
+	int n = 0;
+
+	req.data = &n;
+	ck_assert_int_eq(cio_post(NULL, &req, t_count_cb), -EINVAL);
+	ck_assert_int_eq(cio_post(loop, NULL, t_count_cb), -EINVAL);
+	ck_assert_int_eq(cio_post(loop, &req, NULL), -EINVAL);
+	ck_assert_int_eq(cio_post(loop, &req, t_count_cb), 0);
+	ck_assert_int_eq(cio_post(loop, &req, t_count_cb), -EBUSY);
+	ck_assert_int_eq(cio_loop_free(loop), -EBUSY);   /* a post is pending */
+	ck_assert_int_eq(n, 0);
+	t_run(loop);
+	ck_assert_int_eq(n, 1);
+	t_loop_free(loop);
+}
+END_TEST
+
+/* One loop's worth of mixed work, run in its own thread. */
+struct worker_args {
+	const char *backend;
+	const char *dir;
+	int id;
+	int ok;
+	char why[128];
+};
+
+struct file_job {
+	cio_req req;
+	char buf[65536];
+	int stage;
+	int calls;
+};
+
+static void count_job(cio_req *req)
+{
+	struct file_job *j = req->data;
+
+	j->calls++;
+}
+
+static void *loop_thread(void *arg)
+{
+	struct worker_args *a = arg;
+	struct cio_loop_opts opts = { .backend = a->backend };
+	static _Thread_local struct file_job jobs[16];
+	cio_loop *loop;
+	char path[512];
+	int fd, ret;
+
+	ret = cio_loop_new(&loop, &opts);
+	if (ret < 0) {
+		snprintf(a->why, sizeof(a->why), "loop_new: %d", ret);
+		return NULL;
+	}
+	snprintf(path, sizeof(path), "%s/t%d", a->dir, a->id);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	for (int round = 0; round < 20 && fd >= 0; round++) {
+		cio_req timer = { 0 };
+		int tcount = 0;
+
+		for (int i = 0; i < 16; i++) {
+			memset(&jobs[i].req, 0, sizeof(jobs[i].req));
+			jobs[i].req.data = &jobs[i];
+			jobs[i].calls = 0;
+			t_fill(jobs[i].buf, sizeof(jobs[i].buf), (uint64_t)(a->id * 100 + round),
+			       (uint64_t)i * sizeof(jobs[i].buf));
+			if (cio_write(loop, &jobs[i].req, fd, jobs[i].buf, sizeof(jobs[i].buf),
+				      (int64_t)i * (int64_t)sizeof(jobs[i].buf), count_job) < 0)
+				goto fail;
+		}
+		timer.data = &tcount;
+		if (cio_timer(loop, &timer, 100000, t_count_cb) < 0 ||
+		    cio_run(loop, CIO_RUN_DEFAULT) != 0 || tcount != 1)
+			goto fail;
+		for (int i = 0; i < 16; i++) {
+			if (jobs[i].calls != 1 || jobs[i].req.res != (int64_t)sizeof(jobs[i].buf))
+				goto fail;
+			memset(jobs[i].buf, 0, sizeof(jobs[i].buf));
+			if (cio_read(loop, &jobs[i].req, fd, jobs[i].buf, sizeof(jobs[i].buf),
+				     (int64_t)i * (int64_t)sizeof(jobs[i].buf), count_job) < 0)
+				goto fail;
+		}
+		if (cio_run(loop, CIO_RUN_DEFAULT) != 0)
+			goto fail;
+		for (int i = 0; i < 16; i++)
+			if (jobs[i].calls != 2 ||
+			    !t_check(jobs[i].buf, sizeof(jobs[i].buf), (uint64_t)(a->id * 100 + round),
+				     (uint64_t)i * sizeof(jobs[i].buf)))
+				goto fail;
+	}
+	a->ok = fd >= 0;
+	if (fd < 0)
+		snprintf(a->why, sizeof(a->why), "open failed");
+	close(fd);
+	cio_loop_free(loop);
+	return NULL;
+fail:
+	snprintf(a->why, sizeof(a->why), "%s loop: a check failed", a->backend);
+	close(fd);
+	cio_cancel_all(loop);
+	cio_run(loop, CIO_RUN_DEFAULT);
+	cio_loop_free(loop);
+	return NULL;
+}
+
+START_TEST(ring_and_pool_loops_in_parallel)
+{
+	char *dir = t_tmpdir();
+	struct worker_args a[2] = {
+		{ .backend = "uring", .dir = dir, .id = 1 },
+		{ .backend = "pool", .dir = dir, .id = 2 },
+	};
+	struct cio_loop_opts probe_opts = { .backend = "uring" };
+	cio_loop *probe;
+	pthread_t tid[2];
+
+	if (cio_loop_new(&probe, &probe_opts) < 0) {
+		t_tmpdir_rm(dir);
+		T_SKIP("io_uring is not available here");
+	}
+	cio_loop_free(probe);
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(pthread_create(&tid[i], NULL, loop_thread, &a[i]), 0);
+	for (int i = 0; i < 2; i++) {
+		pthread_join(tid[i], NULL);
+		ck_assert_msg(a[i].ok, "%s", a[i].why);
+	}
+	t_tmpdir_rm(dir);
+}
+END_TEST
+
+static atomic_int concurrent, max_concurrent;
+
+static void sleepy_fn(cio_req *req)
+{
+	int now = atomic_fetch_add(&concurrent, 1) + 1, seen;
+
+	(void)req;
+	seen = atomic_load(&max_concurrent);
+	while (now > seen && !atomic_compare_exchange_weak(&max_concurrent, &seen, now))
+		;
+	usleep(100000);
+	atomic_fetch_sub(&concurrent, 1);
+}
+
+static int run_sleepers(cio_loop *loop, int n)
+{
+	cio_req *reqs = calloc((size_t)n, sizeof(*reqs));
+	int done = 0;
+
+	ck_assert_ptr_nonnull(reqs);
+	atomic_store(&max_concurrent, 0);
+	for (int i = 0; i < n; i++) {
+		reqs[i].data = &done;
+		ck_assert_int_eq(cio_work(loop, &reqs[i], sleepy_fn, t_count_cb), 0);
+	}
+	t_run(loop);
+	ck_assert_int_eq(done, n);
+	free(reqs);
+	return atomic_load(&max_concurrent);
+}
+
+START_TEST(pool_grows_and_shrinks)
+{
+	cio_loop *loop = t_loop_new();
+	struct cio_stats st;
+	int peak;
+
+	/* CIO_POOL_IDLE_MS is 300 for this program (see main). */
+	peak = run_sleepers(loop, 16);
+	ck_assert_int_eq(peak, 16);   /* grew on demand: all 16 at once */
+	ck_assert_int_eq(cio_loop_stats(loop, &st), 0);
+	ck_assert_uint_ge(st.pool_threads, 16);
+	for (int i = 0; i < 40; i++) {   /* up to 2 s for idle threads to exit */
+		usleep(50000);
+		ck_assert_int_eq(cio_loop_stats(loop, &st), 0);
+		if (st.pool_threads == 0)
+			break;
+	}
+	ck_assert_uint_eq(st.pool_threads, 0);
+	t_loop_free(loop);
+}
+END_TEST
+
+/* Run as a child with CIO_POOL_MAX=3: never more than 3 at once. */
+static int pool_max_child(void)
+{
+	struct cio_loop_opts opts = { .backend = getenv("T_CHILD_BACKEND"),
+				      .pool_max_threads = 100 };
+	cio_loop *loop;
+	cio_req reqs[12];
+	int done = 0;
+
+	memset(reqs, 0, sizeof(reqs));
+	if (cio_loop_new(&loop, &opts) < 0)
+		return 3;
+	for (int i = 0; i < 12; i++) {
+		reqs[i].data = &done;
+		if (cio_work(loop, &reqs[i], sleepy_fn, t_count_cb) < 0)
+			return 4;
+	}
+	if (cio_run(loop, CIO_RUN_DEFAULT) != 0 || done != 12)
+		return 5;
+	cio_loop_free(loop);
+	printf("pool max child: peak %d with CIO_POOL_MAX=3\n", atomic_load(&max_concurrent));
+	return atomic_load(&max_concurrent) == 3 ? 0 : 6;
+}
+
+START_TEST(pool_max_from_env)
+{
+	pid_t pid = fork();
+	int status;
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		setenv("CIO_POOL_MAX", "3", 1);
+		setenv("T_CHILD_BACKEND", t_backend, 1);
+		execl("/proc/self/exe", "test-threads", "--pool-max-child", (char *)NULL);
+		_exit(127);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+}
+END_TEST
+
+static Suite *threads_suite(void)
+{
+	Suite *s = suite_create("threads");
+	TCase *tc = tcase_create("threads");
+
+	tcase_set_timeout(tc, T_TIMEOUT);
+	tcase_add_test(tc, post_from_four_threads);
+	tcase_add_test(tc, post_bad_arguments);
+	tcase_add_test(tc, ring_and_pool_loops_in_parallel);
+	tcase_add_test(tc, pool_grows_and_shrinks);
+	tcase_add_test(tc, pool_max_from_env);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && !strcmp(argv[1], "--pool-max-child"))
+		return pool_max_child();
+	/* Before any loop exists: the pool reads its settings once. */
+	setenv("CIO_POOL_IDLE_MS", "300", 1);
+	return t_main(threads_suite);
+}
