@@ -19,6 +19,9 @@
 /* user_data values that are not requests (requests are 8-byte aligned). */
 #define TAG_IGNORE 0u   /* cancel SQEs and kick nops: their CQEs say nothing */
 #define TAG_WAKE   1u   /* the poll on the loop's eventfd */
+#define TAG_TIMER  2u   /* the poll on the loop's timerfd (exported fd only) */
+/* liburing's own timeout SQE, used for timed waits on kernels before 5.11. */
+#define TAG_LIBURING_TIMEOUT UINT64_MAX
 
 /* IORING_OP_FTRUNCATE came in Linux 6.9, after liburing 2.3's headers. */
 #define CIO_IORING_OP_FTRUNCATE 55
@@ -33,6 +36,7 @@ struct uring_backend {
 	unsigned         cq_entries;
 	bool             nodrop;    /* IORING_FEAT_NODROP: overflow is kept, not lost */
 	bool             wake_armed;
+	bool             tfd_armed;
 };
 
 static struct uring_backend *BE(const struct cio_loop *loop)
@@ -181,12 +185,6 @@ static void prep(struct io_uring_sqe *sqe, cio_req *req)
 	case CIO_OP_MKDIRAT:
 		io_uring_prep_mkdirat(sqe, fd, p->a.path.path, (mode_t)p->a.path.flags);
 		break;
-	case CIO_OP_TIMER:
-		/* An absolute CLOCK_MONOTONIC deadline; the timespec lives in
-		 * the request until the callback. */
-		io_uring_prep_timeout(sqe, (struct __kernel_timespec *)(void *)
-				      &p->a.timer.tv_sec, 0, IORING_TIMEOUT_ABS);
-		break;
 	}
 	io_uring_sqe_set_data(sqe, req);
 }
@@ -247,6 +245,11 @@ static void fill_sq(struct cio_loop *loop, struct uring_backend *be)
 		io_uring_sqe_set_data64(sqe, TAG_WAKE);
 		be->wake_armed = true;
 	}
+	if (loop->tfd >= 0 && !be->tfd_armed && (sqe = io_uring_get_sqe(&be->ring))) {
+		io_uring_prep_poll_add(sqe, loop->tfd, POLLIN);
+		io_uring_sqe_set_data64(sqe, TAG_TIMER);
+		be->tfd_armed = true;
+	}
 	while (be->cancelq.head && (sqe = io_uring_get_sqe(&be->ring))) {
 		req = cio__q_pop(&be->cancelq);
 		P(req)->iflags &= ~CIO__IF_CANCELQ;
@@ -266,8 +269,13 @@ static void handle_cqe(struct cio_loop *loop, struct uring_backend *be,
 {
 	cio_req *req;
 
-	if (ud == TAG_IGNORE)
+	if (ud == TAG_IGNORE || ud == TAG_LIBURING_TIMEOUT)
 		return;
+	if (ud == TAG_TIMER) {
+		be->tfd_armed = false;
+		cio__timers_fd_fired(loop);
+		return;
+	}
 	if (ud == TAG_WAKE) {
 		be->wake_armed = false;
 		cio__drain_remote(loop);
@@ -277,8 +285,6 @@ static void handle_cqe(struct cio_loop *loop, struct uring_backend *be,
 	be->inflight--;
 	if (cio__unlikely(P(req)->iflags & CIO__IF_CANCELQ))
 		cio__q_remove(&be->cancelq, req);
-	if (P(req)->op == CIO_OP_TIMER && res == -ETIME)
-		res = 0;   /* a timeout that expired is a timer that fired */
 	cio__complete(req, res);
 }
 
@@ -319,6 +325,7 @@ static int uring_poll(struct cio_loop *loop, bool block)
 	for (;;) {
 		bool backlog;
 		unsigned to_submit, wait_nr = 0;
+		uint64_t wait_ns = UINT64_MAX;
 
 		fill_sq(loop, be);
 		to_submit = io_uring_sq_ready(&be->ring);
@@ -327,10 +334,25 @@ static int uring_poll(struct cio_loop *loop, bool block)
 		 * nothing is ready: one enter both submits and waits. */
 		if (block && !io_uring_cq_ready(&be->ring) && (!backlog || !to_submit))
 			wait_nr = 1;
+		/* A due timer means no wait at all; a later one bounds it. */
+		if (wait_nr && (wait_ns = cio__timers_wait_ns(loop)) == 0)
+			wait_nr = 0;
 		if (!to_submit && !wait_nr)
 			break;
 		loop->stats.kernel_enters++;
-		ret = io_uring_submit_and_wait(&be->ring, wait_nr);
+		if (wait_nr && wait_ns != UINT64_MAX) {
+			struct __kernel_timespec ts = {
+				.tv_sec = (int64_t)(wait_ns / 1000000000u),
+				.tv_nsec = (long long)(wait_ns % 1000000000u),
+			};
+
+			ret = io_uring_submit_and_wait_timeout(&be->ring, &cqe,
+							       wait_nr, &ts, NULL);
+			if (ret == -ETIME)
+				ret = 0;
+		} else {
+			ret = io_uring_submit_and_wait(&be->ring, wait_nr);
+		}
 		if (ret == -EINTR)
 			break;
 		if (ret == -EAGAIN || ret == -EBUSY) {

@@ -28,7 +28,8 @@
 /* Where a pending request is; the core routes cio_cancel() by it. */
 enum {
 	CIO__W_NONE = 0,
-	CIO__W_BACKEND,   /* owned by the backend (kernel, local queue, timer heap) */
+	CIO__W_BACKEND,   /* owned by the backend (kernel, local queue) */
+	CIO__W_TIMER,     /* in the loop's timer heap */
 	CIO__W_POOL,      /* queued on or running in the thread pool */
 	CIO__W_DONE,      /* result known, on the loop's done list */
 	CIO__W_REMOTE,    /* posted from another thread, or finished by the pool */
@@ -59,7 +60,7 @@ struct cio__priv {
 		struct { const char *path; int32_t flags; uint32_t mode; } open;
 		struct { const char *path; struct statx *out; int32_t flags; uint32_t mask; } stx;
 		struct { const char *path, *path2; int32_t dirfd2; uint32_t flags; } path;
-		struct { uint64_t deadline; int64_t tv_sec, tv_nsec; } timer;  /* absolute */
+		struct { uint64_t deadline, seq; } timer;  /* absolute; seq breaks ties */
 		struct { void (*fn)(cio_req *); } work;
 	} a;
 };
@@ -135,14 +136,22 @@ struct cio__backend_ops {
 	int  (*submit)(struct cio_loop *loop, cio_req *req);
 	/* Start cancelling a request the backend owns. */
 	void (*cancel)(struct cio_loop *loop, cio_req *req);
-	/* Hand queued work to the kernel, wait (if block) for events, and
-	 * complete what is ready. Returns 0 or -errno. */
+	/* Hand queued work to the kernel, wait (if block) for events, but no
+	 * later than the earliest timer (cio__timers_wait_ns), and complete
+	 * what is ready. The core expires timers. Returns 0 or -errno. */
 	int  (*poll)(struct cio_loop *loop, bool block);
 	/* Make loop_fd readable now if the loop has work (exported fd only). */
 	void (*kick)(struct cio_loop *loop);
+	/* The fd to export; it must also become readable when loop->tfd
+	 * (made by the core before this is called) does. */
 	int  (*loop_fd)(struct cio_loop *loop);
 	/* "ring", "epoll": how the backend runs a native op. */
 	const char *(*op_path)(const struct cio_loop *loop, int op, int fd);
+};
+
+struct cio__timers {             /* a binary min-heap by deadline */
+	cio_req **heap;
+	uint32_t  len, cap;
 };
 
 extern const struct cio__backend_ops cio__backend_uring;
@@ -158,6 +167,10 @@ struct cio_loop {
 	bool             running;
 	bool             stop;
 	bool             exported;         /* cio_loop_fd() was called */
+	struct cio__timers timers;
+	uint64_t         timer_seq;
+	int              tfd;              /* timerfd, only once exported */
+	uint64_t         tfd_deadline;     /* what tfd is armed for; 0: disarmed */
 	int              wakefd;           /* eventfd: remote completions and posts */
 
 	/* Filled by other threads (pool workers, cio_post), under remote_lock. */
@@ -186,14 +199,16 @@ void cio__pool_set_max(unsigned max);
 unsigned cio__pool_threads(void);
 int64_t cio__exec(cio_req *req);      /* run a request's system call here */
 
-/* timer.c: a binary min-heap of requests by deadline */
-struct cio__timers {
-	cio_req **heap;
-	uint32_t  len, cap;
-};
-int  cio__timers_add(struct cio__timers *t, cio_req *req);
-void cio__timers_del(struct cio__timers *t, cio_req *req);
-cio_req *cio__timers_min(const struct cio__timers *t);
-void cio__timers_free(struct cio__timers *t);
+/* timer.c: the loop's timers. Every backend shares one user-space heap, so
+ * timers fire in deadline order everywhere and cost no kernel object each;
+ * the backend only bounds its wait by the earliest deadline. */
+int  cio__timers_add(struct cio_loop *loop, cio_req *req);
+void cio__timers_del(struct cio_loop *loop, cio_req *req);
+uint64_t cio__timers_wait_ns(const struct cio_loop *loop); /* UINT64_MAX: none */
+unsigned cio__timers_expire(struct cio_loop *loop);   /* run what is due */
+int  cio__timers_export(struct cio_loop *loop);  /* make loop->tfd */
+void cio__timers_sync_fd(struct cio_loop *loop); /* arm tfd for the earliest */
+void cio__timers_fd_fired(struct cio_loop *loop);
+void cio__timers_free(struct cio_loop *loop);
 
 #endif /* CIO_INTERNAL_H */

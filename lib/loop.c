@@ -131,6 +131,7 @@ CIO_API int cio_loop_new(cio_loop **loopp, const struct cio_loop_opts *opts)
 		free(loop);
 		return ret;
 	}
+	loop->tfd = -1;
 	pthread_mutex_init(&loop->remote_lock, NULL);
 	atomic_init(&loop->nposted, 0);
 
@@ -154,6 +155,14 @@ CIO_API int cio_loop_new(cio_loop **loopp, const struct cio_loop_opts *opts)
 	return 0;
 }
 
+/* With an exported loop fd, make it readable for what is due now and for
+ * the earliest timer. */
+static void kick(struct cio_loop *loop)
+{
+	cio__timers_sync_fd(loop);
+	loop->ops->kick(loop);
+}
+
 static uint64_t loop_pending(const struct cio_loop *loop)
 {
 	return loop->npending + atomic_load_explicit(&loop->nposted, memory_order_acquire);
@@ -166,6 +175,7 @@ CIO_API int cio_loop_free(cio_loop *loop)
 	if (loop->running || loop_pending(loop))
 		return -EBUSY;
 	loop->ops->fini(loop);
+	cio__timers_free(loop);
 	/* Take the lock once more: a pool worker that pushed our last
 	 * completion writes the eventfd while holding it. */
 	pthread_mutex_lock(&loop->remote_lock);
@@ -292,6 +302,7 @@ CIO_API int cio_run(cio_loop *loop, int mode)
 			break;
 		if (mode == CIO_RUN_NOWAIT) {
 			ret = loop->ops->poll(loop, false);
+			cio__timers_expire(loop);
 			run_done(loop);
 			break;
 		}
@@ -302,11 +313,12 @@ CIO_API int cio_run(cio_loop *loop, int mode)
 		ret = loop->ops->poll(loop, loop->done.head == NULL);
 		if (ret < 0)
 			break;
+		cio__timers_expire(loop);
 	}
 	loop->stop = false;
 	loop->running = false;
 	if (loop->exported)
-		loop->ops->kick(loop);
+		kick(loop);
 	if (ret < 0)
 		return ret;
 	return (int)(loop_pending(loop) > INT32_MAX ? INT32_MAX : loop_pending(loop));
@@ -338,11 +350,14 @@ CIO_API int cio_loop_fd(cio_loop *loop)
 
 	if (!loop)
 		return -EINVAL;
+	fd = cio__timers_export(loop);
+	if (fd < 0)
+		return fd;
 	fd = loop->ops->loop_fd(loop);
 	if (fd < 0)
 		return fd;
 	loop->exported = true;
-	loop->ops->kick(loop);
+	kick(loop);
 	return fd;
 }
 
@@ -398,7 +413,10 @@ int cio__submit(struct cio_loop *loop, cio_req *req, int op, int fd, cio_cb cb)
 	loop->pending = req;
 	loop->npending++;
 
-	if (cio__likely(loop->native[op] == CIO__NATIVE)) {
+	if (op == CIO_OP_TIMER) {
+		p->where = CIO__W_TIMER;
+		ret = cio__timers_add(loop, req);
+	} else if (cio__likely(loop->native[op] == CIO__NATIVE)) {
 		p->where = CIO__W_BACKEND;
 		ret = loop->ops->submit(loop, req);
 	} else {
@@ -423,7 +441,7 @@ int cio__submit(struct cio_loop *loop, cio_req *req, int op, int fd, cio_cb cb)
 	}
 	loop->stats.submitted++;
 	if (cio__unlikely(loop->exported) && !loop->running)
-		loop->ops->kick(loop);
+		kick(loop);
 	return 0;
 }
 
@@ -434,6 +452,10 @@ static int cancel_one(struct cio_loop *loop, cio_req *req)
 	switch (p->where) {
 	case CIO__W_BACKEND:
 		loop->ops->cancel(loop, req);
+		break;
+	case CIO__W_TIMER:
+		cio__timers_del(loop, req);
+		cio__defer(req, -ECANCELED);
 		break;
 	case CIO__W_POOL:
 		if (cio__pool_cancel(req))
@@ -454,7 +476,7 @@ CIO_API int cio_cancel(cio_loop *loop, cio_req *target)
 		return -ENOENT;
 	cancel_one(loop, target);
 	if (loop->exported && !loop->running)
-		loop->ops->kick(loop);
+		kick(loop);
 	return 0;
 }
 
@@ -469,6 +491,6 @@ CIO_API int cio_cancel_all(cio_loop *loop)
 		n++;
 	}
 	if (loop->exported && !loop->running)
-		loop->ops->kick(loop);
+		kick(loop);
 	return n;
 }

@@ -256,13 +256,10 @@ CIO_API int cio_timer(cio_loop *loop, cio_req *req, uint64_t ns, cio_cb cb)
 
 	if (ret)
 		return ret;
-	/* An absolute CLOCK_MONOTONIC deadline, fixed now: timers fire in
-	 * deadline order whenever the backend hands them to the kernel. */
+	/* An absolute CLOCK_MONOTONIC deadline, fixed now. */
 	now = cio__now_ns();
 	dl = ns > UINT64_MAX - now ? UINT64_MAX : now + ns;
 	P(req)->a.timer.deadline = dl;
-	P(req)->a.timer.tv_sec = (int64_t)(dl / 1000000000u);
-	P(req)->a.timer.tv_nsec = (int64_t)(dl % 1000000000u);
 	return cio__submit(loop, req, CIO_OP_TIMER, -1, cb);
 }
 
