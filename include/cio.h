@@ -23,6 +23,7 @@
 #include <sys/uio.h>
 #include <sys/stat.h>
 #include <fcntl.h>
+#include <sys/socket.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -40,6 +41,7 @@ extern "C" {
 
 typedef struct cio_loop cio_loop;
 typedef struct cio_req cio_req;
+typedef struct cio_bufpool cio_bufpool;   /* provided buffers, see cio_recv_pool */
 typedef void (*cio_cb)(cio_req *req);
 
 /*
@@ -63,6 +65,10 @@ struct cio_req {
 /* Callback flags (req->flags). */
 #define CIO_F_MORE  (1u << 0)   /* more callbacks follow (multishot) */
 #define CIO_F_BUF   (1u << 1)   /* req->buf points into a provided-buffer pool */
+
+/* Request options (req->opts). */
+#define CIO_MULTISHOT (1u << 3)  /* accept, recv_pool: keep delivering until
+                                    cancelled or an error (CIO_F_MORE) */
 
 /* cio_run() modes. */
 enum {
@@ -96,6 +102,18 @@ enum {
 	CIO_OP_TIMER,
 	CIO_OP_WORK,
 	CIO_OP_POST,
+	CIO_OP_SOCKET,
+	CIO_OP_ACCEPT,
+	CIO_OP_CONNECT,
+	CIO_OP_RECV,
+	CIO_OP_SEND,
+	CIO_OP_RECVMSG,
+	CIO_OP_SENDMSG,
+	CIO_OP_SHUTDOWN,
+	CIO_OP_RECV_POOL,
+	CIO_OP_POLL,
+	CIO_OP_SPLICE,
+	CIO_OP_SENDFILE,
 	CIO_OP__COUNT
 };
 
@@ -174,6 +192,56 @@ CIO_API int cio_renameat(cio_loop *loop, cio_req *req, int olddirfd,
 CIO_API int cio_mkdirat(cio_loop *loop, cio_req *req, int dirfd,
 			const char *path, mode_t mode, cio_cb cb);
 
+/*
+ * Sockets. They and every other stream (pipe, tty, eventfd) also take
+ * cio_read/write/readv/writev with off = -1. Blocking and non-blocking fds
+ * both work; the library never changes an fd's flags. cio_send and
+ * cio_sendmsg add MSG_NOSIGNAL: a broken connection is -EPIPE, not SIGPIPE.
+ */
+CIO_API int cio_socket(cio_loop *loop, cio_req *req, int domain, int type,
+		       int protocol, cio_cb cb);                  /* res = fd */
+CIO_API int cio_accept(cio_loop *loop, cio_req *req, int fd,
+		       struct sockaddr *addr, socklen_t *addrlen, int flags,
+		       cio_cb cb);                                /* res = fd */
+CIO_API int cio_connect(cio_loop *loop, cio_req *req, int fd,
+			const struct sockaddr *addr, socklen_t addrlen, cio_cb cb);
+CIO_API int cio_recv(cio_loop *loop, cio_req *req, int fd, void *buf,
+		     size_t len, int flags, cio_cb cb);
+CIO_API int cio_send(cio_loop *loop, cio_req *req, int fd, const void *buf,
+		     size_t len, int flags, cio_cb cb);
+CIO_API int cio_recvmsg(cio_loop *loop, cio_req *req, int fd,
+			struct msghdr *msg, int flags, cio_cb cb);
+CIO_API int cio_sendmsg(cio_loop *loop, cio_req *req, int fd,
+			const struct msghdr *msg, int flags, cio_cb cb);
+CIO_API int cio_shutdown(cio_loop *loop, cio_req *req, int fd, int how,
+			 cio_cb cb);
+/* Receive into a buffer the library picks from pool: the callback sees
+ * CIO_F_BUF and req->buf; give the buffer back with cio_bufpool_put(). */
+CIO_API int cio_recv_pool(cio_loop *loop, cio_req *req, int fd,
+			  cio_bufpool *pool, int flags, cio_cb cb);
+/* Wait until fd is ready for events (POLLIN, ...): res = revents. */
+CIO_API int cio_poll(cio_loop *loop, cio_req *req, int fd, short events,
+		     cio_cb cb);
+
+/* Move data between fds. off = -1: the current position (pipes need -1). */
+CIO_API int cio_splice(cio_loop *loop, cio_req *req, int fd_in, int64_t off_in,
+		       int fd_out, int64_t off_out, size_t len, unsigned flags,
+		       cio_cb cb);
+/* len bytes of in_fd from off (-1: its position) to out_fd; res = bytes sent,
+ * which may be fewer than len, as with sendfile(2). */
+CIO_API int cio_sendfile(cio_loop *loop, cio_req *req, int out_fd, int in_fd,
+			 int64_t off, size_t len, cio_cb cb);
+
+/*
+ * Provided buffers: count buffers of size bytes, owned by one loop.
+ * put gives a buffer a callback lent back; free fails with -EBUSY while
+ * buffers are lent out or a recv_pool request uses the pool.
+ */
+CIO_API int cio_bufpool_new(cio_loop *loop, cio_bufpool **poolp, unsigned count,
+			    size_t size);
+CIO_API void cio_bufpool_put(cio_bufpool *pool, void *buf);
+CIO_API int cio_bufpool_free(cio_bufpool *pool);
+
 /* A timer: res = 0 when it fires ns nanoseconds after submission. */
 CIO_API int cio_timer(cio_loop *loop, cio_req *req, uint64_t ns, cio_cb cb);
 /* Completes with res = 0 on the next loop iteration. */
@@ -185,6 +253,10 @@ CIO_API int cio_work(cio_loop *loop, cio_req *req, void (*fn)(cio_req *req),
 /* Start cancelling target. Returns 0, or -ENOENT if it is not pending.
  * target's callback still runs exactly once: -ECANCELED or its real result. */
 CIO_API int cio_cancel(cio_loop *loop, cio_req *target);
+/* Start cancelling every pending request on fd (as its fd, or either fd of
+ * a splice or sendfile). Returns how many, or -errno. Once their callbacks
+ * have run, closing fd is safe. */
+CIO_API int cio_cancel_fd(cio_loop *loop, int fd);
 /* Start cancelling every pending request. Returns how many, or -errno. */
 CIO_API int cio_cancel_all(cio_loop *loop);
 

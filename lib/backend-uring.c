@@ -10,8 +10,11 @@
 #include "config.h"
 
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <sys/mman.h>
+#include <sys/utsname.h>
 #include <liburing.h>
 
 #include "cio-internal.h"
@@ -22,6 +25,10 @@
 #define TAG_TIMER  2u   /* the poll on the loop's timerfd (exported fd only) */
 /* liburing's own timeout SQE, used for timed waits on kernels before 5.11. */
 #define TAG_LIBURING_TIMEOUT UINT64_MAX
+/* A request's user_data is its address (8-byte aligned); the low bits say
+ * which of its SQEs completed. */
+#define SUB_MASK  7u
+#define SUB_POLL  1u    /* the stream engine's readiness poll */
 
 /* IORING_OP_FTRUNCATE came in Linux 6.9, after liburing 2.3's headers. */
 #define CIO_IORING_OP_FTRUNCATE 55
@@ -37,6 +44,15 @@ struct uring_backend {
 	bool             nodrop;    /* IORING_FEAT_NODROP: overflow is kept, not lost */
 	bool             wake_armed;
 	bool             tfd_armed;
+	bool             ms_accept;  /* multishot accept (5.19) */
+	bool             ms_recv;    /* multishot recv (6.0) */
+};
+
+/* A provided-buffer pool's ring, registered with the kernel. */
+struct uring_bufring {
+	struct io_uring_buf_ring *br;
+	size_t   bytes;
+	unsigned mask;
 };
 
 static struct uring_backend *BE(const struct cio_loop *loop)
@@ -54,7 +70,47 @@ static const int opcode_of[CIO_OP__COUNT] = {
 	[CIO_OP_STATX] = IORING_OP_STATX,       [CIO_OP_UNLINKAT] = IORING_OP_UNLINKAT,
 	[CIO_OP_RENAMEAT] = IORING_OP_RENAMEAT, [CIO_OP_MKDIRAT] = IORING_OP_MKDIRAT,
 	[CIO_OP_TIMER] = IORING_OP_TIMEOUT,     [CIO_OP_WORK] = -1,
+	[CIO_OP_POST] = -1,                     [CIO_OP_SOCKET] = IORING_OP_SOCKET,
+	[CIO_OP_ACCEPT] = IORING_OP_ACCEPT,     [CIO_OP_CONNECT] = IORING_OP_CONNECT,
+	[CIO_OP_RECV] = IORING_OP_RECV,         [CIO_OP_SEND] = IORING_OP_SEND,
+	[CIO_OP_RECVMSG] = IORING_OP_RECVMSG,   [CIO_OP_SENDMSG] = IORING_OP_SENDMSG,
+	[CIO_OP_SHUTDOWN] = IORING_OP_SHUTDOWN, [CIO_OP_RECV_POOL] = IORING_OP_RECV,
+	[CIO_OP_POLL] = IORING_OP_POLL_ADD,     [CIO_OP_SPLICE] = IORING_OP_SPLICE,
+	/* sendfile: the stream engine's sendfile(2) on the pool; see stream.c */
+	[CIO_OP_SENDFILE] = -1,
 };
+
+/* Features the opcode probe cannot show: flags and registrations. */
+static bool kernel_at_least(int major, int minor)
+{
+	struct utsname u;
+	int ma = 0, mi = 0;
+
+	if (uname(&u) < 0 || sscanf(u.release, "%d.%d", &ma, &mi) != 2)
+		return false;
+	return ma > major || (ma == major && mi >= minor);
+}
+
+static bool have_buf_ring(struct io_uring *ring)
+{
+	struct io_uring_buf_reg reg = { 0 };
+	void *mem;
+	long page = sysconf(_SC_PAGESIZE);
+	int ret;
+
+	mem = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED)
+		return false;
+	reg.ring_addr = (uint64_t)(uintptr_t)mem;
+	reg.ring_entries = 1;
+	reg.bgid = 0xffff;
+	ret = io_uring_register_buf_ring(ring, &reg, 0);
+	if (ret == 0)
+		io_uring_unregister_buf_ring(ring, 0xffff);
+	munmap(mem, (size_t)page);
+	return ret == 0;
+}
 
 static void probe_ops(struct cio_loop *loop, struct uring_backend *be)
 {
@@ -63,20 +119,30 @@ static void probe_ops(struct cio_loop *loop, struct uring_backend *be)
 	for (int op = 0; op < CIO_OP__COUNT; op++) {
 		int opcode = opcode_of[op];
 
-		if (opcode < 0)
+		if (opcode < 0) {
+			/* By design, not for lack of the kernel. */
+			loop->native[op] = cio__is_stream_op(op) ? CIO__STREAM : CIO__POOL;
 			continue;
-		loop->native[op] = CIO__FALLBACK;
+		}
+		/* What the kernel lacks goes where it never blocks a thread
+		 * for long: streams to the stream engine, files to the pool. */
+		loop->native[op] = (cio__is_stream_op(op) ? CIO__STREAM : CIO__POOL) |
+				   CIO__FB;
 		/* Without a probe (before 5.6) only the first opcodes exist. */
 		if (probe ? !io_uring_opcode_supported(probe, opcode)
 			  : opcode > IORING_OP_TIMEOUT)
 			continue;
-		/* Timers never go to the pool: the debug knob leaves them. */
+		/* Timers are the core's: the debug knob leaves them. */
 		if (op != CIO_OP_TIMER && cio__debug_no_op(op))
+			continue;
+		if (op == CIO_OP_RECV_POOL && !have_buf_ring(&be->ring))
 			continue;
 		loop->native[op] = CIO__NATIVE;
 	}
 	if (probe)
 		io_uring_free_probe(probe);
+	be->ms_accept = kernel_at_least(5, 19);
+	be->ms_recv = kernel_at_least(6, 0);
 }
 
 static int uring_init(struct cio_loop *loop, const struct cio_loop_opts *opts)
@@ -130,6 +196,12 @@ static void prep(struct io_uring_sqe *sqe, cio_req *req)
 	struct cio__priv *p = P(req);
 	int fd = p->fd;
 
+	if (p->iflags & CIO__IF_WAITING) {
+		/* The stream engine waits for readiness. */
+		io_uring_prep_poll_add(sqe, fd, p->aux);
+		io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)req | SUB_POLL);
+		return;
+	}
 	switch (p->op) {
 	case CIO_OP_NOP:
 		io_uring_prep_nop(sqe);
@@ -185,6 +257,54 @@ static void prep(struct io_uring_sqe *sqe, cio_req *req)
 	case CIO_OP_MKDIRAT:
 		io_uring_prep_mkdirat(sqe, fd, p->a.path.path, (mode_t)p->a.path.flags);
 		break;
+	case CIO_OP_SOCKET:
+		io_uring_prep_socket(sqe, p->a.sock.domain, p->a.sock.type,
+				     p->a.sock.protocol, 0);
+		break;
+	case CIO_OP_ACCEPT:
+		if ((req->opts & CIO_MULTISHOT) && BE(p->loop)->ms_accept)
+			io_uring_prep_multishot_accept(sqe, fd, p->a.acc.addr,
+						       p->a.acc.addrlen, p->a.acc.flags);
+		else
+			io_uring_prep_accept(sqe, fd, p->a.acc.addr, p->a.acc.addrlen,
+					     p->a.acc.flags);
+		break;
+	case CIO_OP_CONNECT:
+		io_uring_prep_connect(sqe, fd, p->a.conn.addr, p->a.conn.addrlen);
+		break;
+	case CIO_OP_RECV:
+		io_uring_prep_recv(sqe, fd, p->a.msg.buf, p->a.msg.len, p->a.msg.flags);
+		break;
+	case CIO_OP_SEND:
+		io_uring_prep_send(sqe, fd, p->a.msg.buf, p->a.msg.len, p->a.msg.flags);
+		break;
+	case CIO_OP_RECVMSG:
+		io_uring_prep_recvmsg(sqe, fd, p->a.msg.buf, (unsigned)p->a.msg.flags);
+		break;
+	case CIO_OP_SENDMSG:
+		io_uring_prep_sendmsg(sqe, fd, p->a.msg.buf, (unsigned)p->a.msg.flags);
+		break;
+	case CIO_OP_SHUTDOWN:
+		io_uring_prep_shutdown(sqe, fd, p->a.shut.how);
+		break;
+	case CIO_OP_RECV_POOL: {
+		struct cio_bufpool *pool = p->a.rp.pool;
+
+		if ((req->opts & CIO_MULTISHOT) && BE(p->loop)->ms_recv)
+			io_uring_prep_recv_multishot(sqe, fd, NULL, 0, p->a.rp.flags);
+		else
+			io_uring_prep_recv(sqe, fd, NULL, pool->size, p->a.rp.flags);
+		sqe->flags |= IOSQE_BUFFER_SELECT;
+		sqe->buf_group = pool->bgid;
+		break;
+	}
+	case CIO_OP_POLL:
+		io_uring_prep_poll_add(sqe, fd, p->a.poll.events);
+		break;
+	case CIO_OP_SPLICE:
+		io_uring_prep_splice(sqe, fd, p->a.spl.off_in, p->a.spl.fd_out,
+				     p->a.spl.off_out, p->a.spl.len, p->a.spl.flags);
+		break;
 	}
 	io_uring_sqe_set_data(sqe, req);
 }
@@ -229,7 +349,11 @@ static int uring_submit(struct cio_loop *loop, cio_req *req)
 
 static void prep_cancel(struct io_uring_sqe *sqe, cio_req *target)
 {
-	io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)target, 0);
+	uint64_t ud = (uint64_t)(uintptr_t)target;
+
+	if (P(target)->iflags & CIO__IF_WAITING)
+		ud |= SUB_POLL;
+	io_uring_prep_cancel64(sqe, ud, 0);
 	io_uring_sqe_set_data64(sqe, TAG_IGNORE);
 }
 
@@ -264,10 +388,55 @@ static void fill_sq(struct cio_loop *loop, struct uring_backend *be)
 	}
 }
 
+/* A multishot request the kernel ended with a result to deliver: go on
+ * with a fresh SQE unless the caller cancelled it meanwhile. */
+static void rearm_multishot(struct cio_loop *loop, cio_req *req)
+{
+	if (P(req)->iflags & CIO__IF_CANCELED)
+		cio__complete(req, -ECANCELED);
+	else
+		uring_submit(loop, req);
+}
+
+static void recv_pool_cqe(struct cio_loop *loop, cio_req *req, int32_t res,
+			  uint32_t cflags)
+{
+	struct cio_bufpool *pool = P(req)->a.rp.pool;
+	bool more = cflags & IORING_CQE_F_MORE;
+	bool ms = req->opts & CIO_MULTISHOT;
+
+	if (res == -ENOBUFS) {
+		/* The ring ran dry; nothing was consumed. Go again at once if
+		 * buffers came back meanwhile, else when one is put back. */
+		if (P(req)->iflags & CIO__IF_CANCELED)
+			cio__complete(req, -ECANCELED);
+		else if (pool->nlent < pool->count)
+			uring_submit(loop, req);
+		else
+			cio__bufpool_starve(pool, req);
+		return;
+	}
+	if (res <= 0 || !(cflags & IORING_CQE_F_BUFFER)) {
+		if (cflags & IORING_CQE_F_BUFFER)
+			loop->ops->bufpool_give(loop, pool, cflags >> IORING_CQE_BUFFER_SHIFT);
+		cio__complete(req, res > 0 ? -EIO : res);
+		return;
+	}
+	cio__bufpool_lend(pool, req, cflags >> IORING_CQE_BUFFER_SHIFT);
+	if (!ms) {
+		cio__complete_flags(req, res, CIO_F_BUF);
+		return;
+	}
+	cio__deliver_more(req, res, CIO_F_BUF);
+	if (!more)
+		rearm_multishot(loop, req);
+}
+
 static void handle_cqe(struct cio_loop *loop, struct uring_backend *be,
-		       uint64_t ud, int32_t res)
+		       uint64_t ud, int32_t res, uint32_t cflags)
 {
 	cio_req *req;
+	bool more = cflags & IORING_CQE_F_MORE;
 
 	if (ud == TAG_IGNORE || ud == TAG_LIBURING_TIMEOUT)
 		return;
@@ -281,10 +450,30 @@ static void handle_cqe(struct cio_loop *loop, struct uring_backend *be,
 		cio__drain_remote(loop);
 		return;
 	}
-	req = (cio_req *)(uintptr_t)ud;
-	be->inflight--;
-	if (cio__unlikely(P(req)->iflags & CIO__IF_CANCELQ))
+	req = (cio_req *)(uintptr_t)(ud & ~(uint64_t)SUB_MASK);
+	if (!more)
+		be->inflight--;
+	if (cio__unlikely(P(req)->iflags & CIO__IF_CANCELQ) && !more) {
 		cio__q_remove(&be->cancelq, req);
+		P(req)->iflags &= ~CIO__IF_CANCELQ;
+	}
+	if ((ud & SUB_MASK) == SUB_POLL) {
+		cio__stream_ready(req, res);
+		return;
+	}
+	switch (P(req)->op) {
+	case CIO_OP_RECV_POOL:
+		recv_pool_cqe(loop, req, res, cflags);
+		return;
+	case CIO_OP_ACCEPT:
+		if ((req->opts & CIO_MULTISHOT) && res >= 0) {
+			cio__deliver_more(req, res, 0);
+			if (!more)
+				rearm_multishot(loop, req);
+			return;
+		}
+		break;
+	}
 	cio__complete(req, res);
 }
 
@@ -293,7 +482,7 @@ static void handle_cqe(struct cio_loop *loop, struct uring_backend *be,
 static unsigned reap(struct cio_loop *loop, struct uring_backend *be)
 {
 	struct io_uring_cqe *cqes[REAP_BATCH];
-	struct { uint64_t ud; int32_t res; } got[REAP_BATCH];
+	struct { uint64_t ud; int32_t res; uint32_t flags; } got[REAP_BATCH];
 	unsigned total = 0, n;
 
 	for (;;) {
@@ -307,10 +496,11 @@ static unsigned reap(struct cio_loop *loop, struct uring_backend *be)
 		for (unsigned i = 0; i < n; i++) {
 			got[i].ud = cqes[i]->user_data;
 			got[i].res = cqes[i]->res;
+			got[i].flags = cqes[i]->flags;
 		}
 		io_uring_cq_advance(&be->ring, n);
 		for (unsigned i = 0; i < n; i++)
-			handle_cqe(loop, be, got[i].ud, got[i].res);
+			handle_cqe(loop, be, got[i].ud, got[i].res, got[i].flags);
 		total += n;
 	}
 	return total;
@@ -386,7 +576,7 @@ static void uring_cancel(struct cio_loop *loop, cio_req *req)
 	if (p->iflags & CIO__IF_LOCALQ) {
 		/* Never reached the kernel: finish it here. */
 		cio__q_remove(&be->localq, req);
-		p->iflags &= ~CIO__IF_LOCALQ;
+		p->iflags &= ~(CIO__IF_LOCALQ | CIO__IF_WAITING);
 		cio__defer(req, -ECANCELED);
 		return;
 	}
@@ -399,6 +589,73 @@ static void uring_cancel(struct cio_loop *loop, cio_req *req)
 		return;
 	}
 	prep_cancel(sqe, req);
+}
+
+static int uring_wait(struct cio_loop *loop, cio_req *req, uint32_t events)
+{
+	P(req)->aux = events;
+	return uring_submit(loop, req);
+}
+
+static int uring_bufpool_init(struct cio_loop *loop, struct cio_bufpool *pool)
+{
+	struct uring_backend *be = BE(loop);
+	struct io_uring_buf_reg reg = { 0 };
+	struct uring_bufring *r;
+	unsigned entries = 1;
+	int ret;
+
+	while (entries < pool->count)
+		entries *= 2;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->bytes = entries * sizeof(struct io_uring_buf);
+	r->br = mmap(NULL, r->bytes, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (r->br == MAP_FAILED) {
+		free(r);
+		return -ENOMEM;
+	}
+	reg.ring_addr = (uint64_t)(uintptr_t)r->br;
+	reg.ring_entries = entries;
+	reg.bgid = pool->bgid;
+	ret = io_uring_register_buf_ring(&be->ring, &reg, 0);
+	if (ret < 0) {
+		munmap(r->br, r->bytes);
+		free(r);
+		return ret;
+	}
+	io_uring_buf_ring_init(r->br);
+	r->mask = (unsigned)io_uring_buf_ring_mask(entries);
+	for (unsigned i = 0; i < pool->count; i++)
+		io_uring_buf_ring_add(r->br, pool->base + (size_t)i * pool->size,
+				      (unsigned)pool->size, (unsigned short)i, (int)r->mask,
+				      (int)i);
+	io_uring_buf_ring_advance(r->br, (int)pool->count);
+	pool->be = r;
+	return 0;
+}
+
+static void uring_bufpool_fini(struct cio_loop *loop, struct cio_bufpool *pool)
+{
+	struct uring_bufring *r = pool->be;
+
+	io_uring_unregister_buf_ring(&BE(loop)->ring, pool->bgid);
+	munmap(r->br, r->bytes);
+	free(r);
+	pool->be = NULL;
+}
+
+static void uring_bufpool_give(struct cio_loop *loop, struct cio_bufpool *pool,
+			       unsigned bid)
+{
+	struct uring_bufring *r = pool->be;
+
+	(void)loop;
+	io_uring_buf_ring_add(r->br, pool->base + (size_t)bid * pool->size,
+			      (unsigned)pool->size, (unsigned short)bid, (int)r->mask, 0);
+	io_uring_buf_ring_advance(r->br, 1);
 }
 
 static void uring_kick(struct cio_loop *loop)
@@ -435,6 +692,10 @@ const struct cio__backend_ops cio__backend_uring = {
 	.fini    = uring_fini,
 	.submit  = uring_submit,
 	.cancel  = uring_cancel,
+	.wait    = uring_wait,
+	.bufpool_init = uring_bufpool_init,
+	.bufpool_fini = uring_bufpool_fini,
+	.bufpool_give = uring_bufpool_give,
 	.poll    = uring_poll,
 	.kick    = uring_kick,
 	.loop_fd = uring_loop_fd,

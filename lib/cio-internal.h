@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
+#include <sys/socket.h>
 
 #include "cio.h"
 
@@ -39,6 +40,15 @@ enum {
 #define CIO__IF_POSTED    (1u << 0)  /* came through cio_post() */
 #define CIO__IF_LOCALQ    (1u << 1)  /* uring: waiting in the local queue for an SQE */
 #define CIO__IF_CANCELQ   (1u << 2)  /* uring: a cancel for it waits for an SQE */
+#define CIO__IF_CANCELED  (1u << 3)  /* cio_cancel was called for it */
+#define CIO__IF_WAITING   (1u << 4)  /* stream: waits for readiness */
+#define CIO__IF_STARVED   (1u << 5)  /* recv_pool: waits for a free buffer */
+#define CIO__IF_SOCK      (1u << 6)  /* stream: the fd is a socket */
+#define CIO__IF_BLOCKFD   (1u << 7)  /* stream: no non-blocking try exists for
+                                        this fd: run it on the pool once ready */
+#define CIO__IF_STREAMJOB (1u << 8)  /* stream: the pool result comes back to
+                                        the stream engine, not the callback */
+#define CIO__IF_STARTED   (1u << 9)  /* connect in progress / multishot armed */
 
 /* The private part of cio_req: must fit in cio_req.cio__private. */
 struct cio__priv {
@@ -62,6 +72,15 @@ struct cio__priv {
 		struct { const char *path, *path2; int32_t dirfd2; uint32_t flags; } path;
 		struct { uint64_t deadline, seq; } timer;  /* absolute; seq breaks ties */
 		struct { void (*fn)(cio_req *); } work;
+		struct { int32_t domain, type, protocol; } sock;
+		struct { struct sockaddr *addr; socklen_t *addrlen; int32_t flags; } acc;
+		struct { const struct sockaddr *addr; uint32_t addrlen; } conn;
+		struct { void *buf; uint64_t len; int32_t flags; } msg;   /* buf: or msghdr */
+		struct { struct cio_bufpool *pool; int32_t flags; uint32_t bid; } rp;
+		struct { uint32_t events; } poll;
+		struct { int32_t how; } shut;
+		struct { int64_t off_in, off_out; uint32_t len, flags; int32_t fd_out; } spl;
+		struct { int64_t off; uint64_t len; int32_t in_fd; } sf;
 	} a;
 };
 
@@ -124,9 +143,12 @@ static inline bool cio__q_remove(struct cio__reqq *q, cio_req *req)
  * runs itself; the core sends every other one to the shared pool.
  */
 enum {
-	CIO__POOL = 0,      /* the pool, by the backend's design */
+	CIO__POOL = 0,      /* the pool */
 	CIO__NATIVE = 1,    /* the backend runs it */
-	CIO__FALLBACK = 2,  /* the pool, because the running kernel lacks it */
+	CIO__STREAM = 2,    /* the stream engine: try, then wait for readiness
+	                       through the backend's wait(); files go to the pool */
+	CIO__PATH = 0x0f,
+	CIO__FB = 0x10,     /* or'ed in: because the running kernel lacks it */
 };
 struct cio__backend_ops {
 	const char *name;
@@ -134,8 +156,19 @@ struct cio__backend_ops {
 	void (*fini)(struct cio_loop *loop);
 	/* Take a request whose op is native. 0, or -errno to reject it. */
 	int  (*submit)(struct cio_loop *loop, cio_req *req);
-	/* Start cancelling a request the backend owns. */
+	/* Start cancelling a request the backend owns (also one that waits
+	 * through wait()). */
 	void (*cancel)(struct cio_loop *loop, cio_req *req);
+	/* Stream engine: call cio__stream_ready(req, revents) once fd is
+	 * ready for events (or with -errno). 0, or -errno if fd cannot be
+	 * waited for (e.g. -EPERM for a regular file with epoll). */
+	int  (*wait)(struct cio_loop *loop, cio_req *req, uint32_t events);
+	/* Provided buffers that the backend hands to the kernel itself
+	 * (recv_pool native); NULL when the core's free list serves. */
+	int  (*bufpool_init)(struct cio_loop *loop, struct cio_bufpool *pool);
+	void (*bufpool_fini)(struct cio_loop *loop, struct cio_bufpool *pool);
+	void (*bufpool_give)(struct cio_loop *loop, struct cio_bufpool *pool,
+			     unsigned bid);
 	/* Hand queued work to the kernel, wait (if block) for events, but no
 	 * later than the earliest timer (cio__timers_wait_ns), and complete
 	 * what is ready. The core expires timers. Returns 0 or -errno. */
@@ -169,6 +202,7 @@ struct cio_loop {
 	bool             exported;         /* cio_loop_fd() was called */
 	struct cio__timers timers;
 	uint64_t         timer_seq;
+	unsigned         npools;           /* cio_bufpools alive */
 	int              tfd;              /* timerfd, only once exported */
 	uint64_t         tfd_deadline;     /* what tfd is armed for; 0: disarmed */
 	int              wakefd;           /* eventfd: remote completions and posts */
@@ -182,10 +216,41 @@ struct cio_loop {
 	struct cio_stats stats;
 };
 
+/* bufpool.c */
+struct cio_bufpool {
+	struct cio_loop *loop;
+	char            *base;
+	size_t           size;       /* of one buffer */
+	unsigned         count;
+	unsigned         nlent;      /* delivered, not yet put back */
+	unsigned         users;      /* recv_pool requests pending on it */
+	uint8_t         *lent;       /* per buffer */
+	uint32_t        *freel;      /* free buffer ids (core-managed pools) */
+	unsigned         nfree;
+	bool             kernel;     /* the backend hands buffers to the kernel */
+	uint16_t         bgid;
+	void            *be;         /* backend data */
+	struct cio__reqq starved;    /* recv_pool requests waiting for a buffer */
+};
+int  cio__bufpool_take(struct cio_bufpool *pool);          /* id or -ENOBUFS */
+void cio__bufpool_lend(struct cio_bufpool *pool, cio_req *req, unsigned bid);
+void cio__bufpool_starve(struct cio_bufpool *pool, cio_req *req);
+
+/* stream.c: the stream engine (try first, then wait for readiness) */
+int  cio__stream_submit(struct cio_loop *loop, cio_req *req);
+void cio__stream_ready(cio_req *req, int32_t revents);
+void cio__stream_pool_done(cio_req *req);
+void cio__stream_rearm(cio_req *req);   /* wait again; never a callback */
+const char *cio__stream_path(const struct cio_loop *loop, int op, int fd);
+bool cio__is_stream_op(int op);   /* one the stream engine can run */
+
 /* core */
 int  cio__submit(struct cio_loop *loop, cio_req *req, int op, int fd, cio_cb cb);
 void cio__complete(cio_req *req, int64_t res);  /* run the final callback now */
+void cio__complete_flags(cio_req *req, int64_t res, uint32_t flags);
 void cio__defer(cio_req *req, int64_t res);     /* run it on the next pass */
+/* A multishot callback (CIO_F_MORE): req stays pending. */
+void cio__deliver_more(cio_req *req, int64_t res, uint32_t flags);
 unsigned cio__drain_remote(struct cio_loop *loop);
 void cio__remote_push(struct cio_loop *loop, cio_req *req); /* any thread */
 uint64_t cio__now_ns(void);

@@ -172,7 +172,9 @@ CIO_API int cio_loop_free(cio_loop *loop)
 {
 	if (!loop)
 		return -EINVAL;
-	if (loop->running || loop_pending(loop))
+	/* Pending requests, or provided-buffer pools (registered with the
+	 * backend) still alive. */
+	if (loop->running || loop_pending(loop) || loop->npools)
 		return -EBUSY;
 	loop->ops->fini(loop);
 	cio__timers_free(loop);
@@ -189,7 +191,7 @@ CIO_API int cio_loop_free(cio_loop *loop)
 /* The one place a final callback runs. req leaves the pending list, its
  * in-flight mark is cleared (so cb may resubmit it), then cb runs; after
  * that the library never touches req again. */
-void cio__complete(cio_req *req, int64_t res)
+void cio__complete_flags(cio_req *req, int64_t res, uint32_t flags)
 {
 	struct cio__priv *p = P(req);
 	struct cio_loop *loop = p->loop;
@@ -206,12 +208,26 @@ void cio__complete(cio_req *req, int64_t res)
 			P(p->inext)->iprev = p->iprev;
 		loop->npending--;
 	}
+	if (p->op == CIO_OP_RECV_POOL)
+		p->a.rp.pool->users--;
 	loop->stats.completed++;
 	req->res = res;
-	req->flags = 0;
+	req->flags = flags;
 	p->where = CIO__W_NONE;
 	p->magic = 0;
 	cb(req);
+}
+
+void cio__complete(cio_req *req, int64_t res)
+{
+	cio__complete_flags(req, res, 0);
+}
+
+void cio__deliver_more(cio_req *req, int64_t res, uint32_t flags)
+{
+	req->res = res;
+	req->flags = flags | CIO_F_MORE;
+	P(req)->cb(req);
 }
 
 void cio__defer(cio_req *req, int64_t res)
@@ -219,6 +235,7 @@ void cio__defer(cio_req *req, int64_t res)
 	struct cio_loop *loop = P(req)->loop;
 
 	req->res = res;
+	req->flags = 0;
 	P(req)->where = CIO__W_DONE;
 	cio__q_push(&loop->done, req);
 }
@@ -234,7 +251,7 @@ static unsigned run_done(struct cio_loop *loop)
 
 	loop->done.head = loop->done.tail = NULL;
 	while ((req = cio__q_pop(&batch))) {
-		cio__complete(req, req->res);
+		cio__complete_flags(req, req->res, req->flags);
 		n++;
 	}
 	return n;
@@ -278,7 +295,10 @@ unsigned cio__drain_remote(struct cio_loop *loop)
 	pthread_mutex_unlock(&loop->remote_lock);
 
 	while ((req = cio__q_pop(&batch))) {
-		cio__complete(req, req->res);
+		if (P(req)->iflags & CIO__IF_STREAMJOB)
+			cio__stream_pool_done(req);
+		else
+			cio__complete(req, req->res);
 		n++;
 	}
 	return n;
@@ -339,9 +359,14 @@ CIO_API const char *cio_op_path(const cio_loop *loop, int op, int fd)
 {
 	if (!loop || op < 0 || op >= CIO_OP__COUNT)
 		return NULL;
-	if (loop->native[op] != CIO__NATIVE)
+	switch (loop->native[op] & CIO__PATH) {
+	case CIO__NATIVE:
+		return loop->ops->op_path(loop, op, fd);
+	case CIO__STREAM:
+		return cio__stream_path(loop, op, fd);
+	default:
 		return "pool";
-	return loop->ops->op_path(loop, op, fd);
+	}
 }
 
 CIO_API int cio_loop_fd(cio_loop *loop)
@@ -420,11 +445,15 @@ int cio__submit(struct cio_loop *loop, cio_req *req, int op, int fd, cio_cb cb)
 		p->where = CIO__W_BACKEND;
 		ret = loop->ops->submit(loop, req);
 	} else {
-		if (loop->native[op] == CIO__FALLBACK)
+		if (loop->native[op] & CIO__FB)
 			loop->stats.fallbacks++;
-		p->where = CIO__W_POOL;
-		loop->stats.pool_jobs++;
-		ret = cio__pool_submit(loop, req);
+		if ((loop->native[op] & CIO__PATH) == CIO__STREAM) {
+			ret = cio__stream_submit(loop, req);
+		} else {
+			p->where = CIO__W_POOL;
+			loop->stats.pool_jobs++;
+			ret = cio__pool_submit(loop, req);
+		}
 	}
 	if (cio__unlikely(ret < 0)) {
 		/* Rejected: undo, the callback will not run. */
@@ -449,9 +478,17 @@ static int cancel_one(struct cio_loop *loop, cio_req *req)
 {
 	struct cio__priv *p = P(req);
 
+	if (p->where != CIO__W_DONE && p->where != CIO__W_REMOTE)
+		p->iflags |= CIO__IF_CANCELED;
 	switch (p->where) {
 	case CIO__W_BACKEND:
-		loop->ops->cancel(loop, req);
+		if (p->iflags & CIO__IF_STARVED) {
+			cio__q_remove(&p->a.rp.pool->starved, req);
+			p->iflags &= ~CIO__IF_STARVED;
+			cio__defer(req, -ECANCELED);
+		} else {
+			loop->ops->cancel(loop, req);
+		}
 		break;
 	case CIO__W_TIMER:
 		cio__timers_del(loop, req);
@@ -478,6 +515,40 @@ CIO_API int cio_cancel(cio_loop *loop, cio_req *target)
 	if (loop->exported && !loop->running)
 		kick(loop);
 	return 0;
+}
+
+static bool uses_fd(cio_req *req, int fd)
+{
+	struct cio__priv *p = P(req);
+
+	if (p->fd == fd)
+		return p->op != CIO_OP_NOP && p->op != CIO_OP_TIMER &&
+		       p->op != CIO_OP_WORK && p->op != CIO_OP_SOCKET;
+	if (p->op == CIO_OP_SPLICE)
+		return p->a.spl.fd_out == fd;
+	if (p->op == CIO_OP_SENDFILE)
+		return p->a.sf.in_fd == fd;
+	return false;
+}
+
+CIO_API int cio_cancel_fd(cio_loop *loop, int fd)
+{
+	int n = 0;
+
+	if (!loop)
+		return -EINVAL;
+	if (fd < 0)
+		return 0;
+	for (cio_req *req = loop->pending; req; req = P(req)->inext) {
+		if (!uses_fd(req, fd) || P(req)->where == CIO__W_DONE ||
+		    (P(req)->iflags & CIO__IF_CANCELED))
+			continue;
+		cancel_one(loop, req);
+		n++;
+	}
+	if (loop->exported && !loop->running)
+		kick(loop);
+	return n;
 }
 
 CIO_API int cio_cancel_all(cio_loop *loop)

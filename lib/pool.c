@@ -11,6 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <fcntl.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 
@@ -144,6 +147,35 @@ int64_t cio__exec(cio_req *req)
 	case CIO_OP_WORK:
 		p->a.work.fn(req);
 		return 0;
+	case CIO_OP_SOCKET:
+		return neg_errno(socket(p->a.sock.domain, p->a.sock.type,
+					p->a.sock.protocol));
+	case CIO_OP_ACCEPT:
+		return neg_errno(accept4(fd, p->a.acc.addr, p->a.acc.addrlen,
+					 p->a.acc.flags));
+	case CIO_OP_RECV:
+		return neg_errno(recv(fd, p->a.msg.buf, p->a.msg.len, p->a.msg.flags));
+	case CIO_OP_SEND:
+		return neg_errno(send(fd, p->a.msg.buf, p->a.msg.len, p->a.msg.flags));
+	case CIO_OP_RECVMSG:
+		return neg_errno(recvmsg(fd, p->a.msg.buf, p->a.msg.flags));
+	case CIO_OP_SENDMSG:
+		return neg_errno(sendmsg(fd, p->a.msg.buf, p->a.msg.flags));
+	case CIO_OP_SHUTDOWN:
+		return neg_errno(shutdown(fd, p->a.shut.how));
+	case CIO_OP_SPLICE: {
+		loff_t in = p->a.spl.off_in, out = p->a.spl.off_out;
+
+		return neg_errno(splice(fd, in < 0 ? NULL : &in, p->a.spl.fd_out,
+					out < 0 ? NULL : &out, p->a.spl.len,
+					p->a.spl.flags));
+	}
+	case CIO_OP_SENDFILE: {
+		off_t off = p->a.sf.off;
+
+		return neg_errno(sendfile(fd, p->a.sf.in_fd, off < 0 ? NULL : &off,
+					  p->a.sf.len));
+	}
 	default:
 		return -EOPNOTSUPP;
 	}

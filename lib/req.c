@@ -15,16 +15,22 @@
  * MAX_RW_COUNT (2 GiB - 4 KiB) anyway, and io_uring's length is 32 bits. */
 #define MAX_LEN ((uint64_t)INT32_MAX)
 
-static inline int check_req(struct cio_loop *loop, cio_req *req, cio_cb cb)
+static inline int check_req_opts(struct cio_loop *loop, cio_req *req, cio_cb cb,
+				 uint32_t allowed)
 {
 	if (cio__unlikely(!loop || !req || !cb))
 		return -EINVAL;
 	if (cio__unlikely(P(req)->magic == CIO__INFLIGHT))
 		return -EBUSY;
-	/* No request options or deadlines in this release. */
-	if (cio__unlikely(req->opts || req->timeout_ns))
+	/* No deadlines in this release; options only where they apply. */
+	if (cio__unlikely((req->opts & ~allowed) || req->timeout_ns))
 		return -EINVAL;
 	return 0;
+}
+
+static inline int check_req(struct cio_loop *loop, cio_req *req, cio_cb cb)
+{
+	return check_req_opts(loop, req, cb, 0);
 }
 
 static inline int check_buf(const void *buf, size_t len, int64_t off)
@@ -283,4 +289,184 @@ CIO_API int cio_work(cio_loop *loop, cio_req *req, void (*fn)(cio_req *req),
 		return -EINVAL;
 	P(req)->a.work.fn = fn;
 	return cio__submit(loop, req, CIO_OP_WORK, -1, cb);
+}
+
+CIO_API int cio_socket(cio_loop *loop, cio_req *req, int domain, int type,
+		       int protocol, cio_cb cb)
+{
+	int ret = check_req(loop, req, cb);
+
+	if (ret)
+		return ret;
+	P(req)->a.sock.domain = domain;
+	P(req)->a.sock.type = type;
+	P(req)->a.sock.protocol = protocol;
+	return cio__submit(loop, req, CIO_OP_SOCKET, -1, cb);
+}
+
+CIO_API int cio_accept(cio_loop *loop, cio_req *req, int fd,
+		       struct sockaddr *addr, socklen_t *addrlen, int flags,
+		       cio_cb cb)
+{
+	int ret = check_req_opts(loop, req, cb, CIO_MULTISHOT);
+
+	if (ret)
+		return ret;
+	if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
+		return -EINVAL;
+	if (addr && !addrlen)
+		return -EFAULT;
+	P(req)->a.acc.addr = addr;
+	P(req)->a.acc.addrlen = addrlen;
+	P(req)->a.acc.flags = flags;
+	return cio__submit(loop, req, CIO_OP_ACCEPT, fd, cb);
+}
+
+CIO_API int cio_connect(cio_loop *loop, cio_req *req, int fd,
+			const struct sockaddr *addr, socklen_t addrlen, cio_cb cb)
+{
+	int ret = check_req(loop, req, cb);
+
+	if (ret)
+		return ret;
+	if (!addr)
+		return -EFAULT;
+	P(req)->a.conn.addr = addr;
+	P(req)->a.conn.addrlen = addrlen;
+	return cio__submit(loop, req, CIO_OP_CONNECT, fd, cb);
+}
+
+static int submit_msg(struct cio_loop *loop, cio_req *req, int op, int fd,
+		      void *buf, uint64_t len, int flags, cio_cb cb)
+{
+	struct cio__priv *p = P(req);
+
+	p->a.msg.buf = buf;
+	p->a.msg.len = len;
+	p->a.msg.flags = flags;
+	return cio__submit(loop, req, op, fd, cb);
+}
+
+CIO_API int cio_recv(cio_loop *loop, cio_req *req, int fd, void *buf,
+		     size_t len, int flags, cio_cb cb)
+{
+	int ret = check_req(loop, req, cb);
+
+	if (cio__likely(!ret))
+		ret = check_buf(buf, len, -1);
+	if (cio__unlikely(ret))
+		return ret;
+	return submit_msg(loop, req, CIO_OP_RECV, fd, buf, len, flags, cb);
+}
+
+CIO_API int cio_send(cio_loop *loop, cio_req *req, int fd, const void *buf,
+		     size_t len, int flags, cio_cb cb)
+{
+	int ret = check_req(loop, req, cb);
+
+	if (cio__likely(!ret))
+		ret = check_buf(buf, len, -1);
+	if (cio__unlikely(ret))
+		return ret;
+	return submit_msg(loop, req, CIO_OP_SEND, fd, (void *)buf, len,
+			  flags | MSG_NOSIGNAL, cb);
+}
+
+CIO_API int cio_recvmsg(cio_loop *loop, cio_req *req, int fd,
+			struct msghdr *msg, int flags, cio_cb cb)
+{
+	int ret = check_req(loop, req, cb);
+
+	if (ret)
+		return ret;
+	if (!msg)
+		return -EFAULT;
+	return submit_msg(loop, req, CIO_OP_RECVMSG, fd, msg, 0, flags, cb);
+}
+
+CIO_API int cio_sendmsg(cio_loop *loop, cio_req *req, int fd,
+			const struct msghdr *msg, int flags, cio_cb cb)
+{
+	int ret = check_req(loop, req, cb);
+
+	if (ret)
+		return ret;
+	if (!msg)
+		return -EFAULT;
+	return submit_msg(loop, req, CIO_OP_SENDMSG, fd, (void *)msg, 0,
+			  flags | MSG_NOSIGNAL, cb);
+}
+
+CIO_API int cio_shutdown(cio_loop *loop, cio_req *req, int fd, int how,
+			 cio_cb cb)
+{
+	int ret = check_req(loop, req, cb);
+
+	if (ret)
+		return ret;
+	P(req)->a.shut.how = how;
+	return cio__submit(loop, req, CIO_OP_SHUTDOWN, fd, cb);
+}
+
+CIO_API int cio_recv_pool(cio_loop *loop, cio_req *req, int fd,
+			  cio_bufpool *pool, int flags, cio_cb cb)
+{
+	int ret = check_req_opts(loop, req, cb, CIO_MULTISHOT);
+
+	if (ret)
+		return ret;
+	if (!pool || pool->loop != loop)
+		return -EINVAL;
+	P(req)->a.rp.pool = pool;
+	P(req)->a.rp.flags = flags;
+	ret = cio__submit(loop, req, CIO_OP_RECV_POOL, fd, cb);
+	if (ret == 0)
+		pool->users++;
+	return ret;
+}
+
+CIO_API int cio_poll(cio_loop *loop, cio_req *req, int fd, short events,
+		     cio_cb cb)
+{
+	int ret = check_req(loop, req, cb);
+
+	if (ret)
+		return ret;
+	if (!events)
+		return -EINVAL;
+	P(req)->a.poll.events = (uint16_t)events;
+	return cio__submit(loop, req, CIO_OP_POLL, fd, cb);
+}
+
+CIO_API int cio_splice(cio_loop *loop, cio_req *req, int fd_in, int64_t off_in,
+		       int fd_out, int64_t off_out, size_t len, unsigned flags,
+		       cio_cb cb)
+{
+	int ret = check_req(loop, req, cb);
+
+	if (ret)
+		return ret;
+	if (off_in < -1 || off_out < -1 || len > MAX_LEN)
+		return -EINVAL;
+	P(req)->a.spl.off_in = off_in;
+	P(req)->a.spl.off_out = off_out;
+	P(req)->a.spl.len = (uint32_t)len;
+	P(req)->a.spl.flags = flags;
+	P(req)->a.spl.fd_out = fd_out;
+	return cio__submit(loop, req, CIO_OP_SPLICE, fd_in, cb);
+}
+
+CIO_API int cio_sendfile(cio_loop *loop, cio_req *req, int out_fd, int in_fd,
+			 int64_t off, size_t len, cio_cb cb)
+{
+	int ret = check_req(loop, req, cb);
+
+	if (ret)
+		return ret;
+	if (off < -1 || len > MAX_LEN)
+		return -EINVAL;
+	P(req)->a.sf.off = off;
+	P(req)->a.sf.len = len;
+	P(req)->a.sf.in_fd = in_fd;
+	return cio__submit(loop, req, CIO_OP_SENDFILE, out_fd, cb);
 }

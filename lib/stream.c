@@ -1,0 +1,401 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The stream engine: sockets, pipes, ttys and other fds that can wait
+ * forever. It never lets such an fd tie up a pool thread: the call is tried
+ * first without blocking (MSG_DONTWAIT, RWF_NOWAIT: per call, so the fd's
+ * own flags are never touched), and only when it would block does the
+ * request wait for readiness through the backend's wait() (epoll on the
+ * pool backend, a poll request on the ring). Regular files go to the pool.
+ *
+ * An fd with no non-blocking form of the call (a tty without RWF_NOWAIT, a
+ * blocking listening socket) waits for readiness and then runs the call on
+ * the pool, so a lost race costs a pool thread for a moment, never the loop.
+ */
+#include "config.h"
+
+#include <poll.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+
+#include "cio-internal.h"
+
+/* Callbacks a multishot request may get from one readiness event before
+ * it waits again, so one busy fd cannot starve the others. */
+#define MULTISHOT_BATCH 16
+
+bool cio__is_stream_op(int op)
+{
+	switch (op) {
+	case CIO_OP_READ: case CIO_OP_WRITE: case CIO_OP_READV: case CIO_OP_WRITEV:
+	case CIO_OP_SOCKET: case CIO_OP_ACCEPT: case CIO_OP_CONNECT:
+	case CIO_OP_RECV: case CIO_OP_SEND: case CIO_OP_RECVMSG:
+	case CIO_OP_SENDMSG: case CIO_OP_SHUTDOWN: case CIO_OP_RECV_POOL:
+	case CIO_OP_POLL: case CIO_OP_SENDFILE:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static inline int64_t neg(ssize_t r)
+{
+	return r < 0 ? -errno : r;
+}
+
+static bool multishot(const cio_req *req)
+{
+	return req->opts & CIO_MULTISHOT;
+}
+
+static uint32_t want_events(const cio_req *req)
+{
+	switch (P((cio_req *)req)->op) {
+	case CIO_OP_WRITE:
+	case CIO_OP_WRITEV:
+	case CIO_OP_SEND:
+	case CIO_OP_SENDMSG:
+	case CIO_OP_CONNECT:
+	case CIO_OP_SENDFILE:
+		return POLLOUT;
+	case CIO_OP_POLL:
+		return P((cio_req *)req)->a.poll.events;
+	default:
+		return POLLIN;
+	}
+}
+
+static int to_pool(struct cio_loop *loop, cio_req *req)
+{
+	P(req)->where = CIO__W_POOL;
+	loop->stats.pool_jobs++;
+	return cio__pool_submit(loop, req);
+}
+
+/* Non-blocking connect on any socket: a blocking one is switched to
+ * non-blocking just for the connect(2) call and switched back at once;
+ * the handshake goes on in the kernel either way. */
+static int64_t try_connect(cio_req *req)
+{
+	struct cio__priv *p = P(req);
+	int fl, ret, err = 0;
+	socklen_t len = sizeof(err);
+
+	if (p->iflags & CIO__IF_STARTED) {
+		if (getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+			return -errno;
+		return err ? -err : 0;
+	}
+	fl = fcntl(p->fd, F_GETFL);
+	if (fl < 0)
+		return -errno;
+	if (!(fl & O_NONBLOCK) && fcntl(p->fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	ret = connect(p->fd, p->a.conn.addr, p->a.conn.addrlen);
+	err = ret < 0 ? errno : 0;
+	if (!(fl & O_NONBLOCK))
+		fcntl(p->fd, F_SETFL, fl);
+	if (err == EINPROGRESS || err == EAGAIN) {
+		p->iflags |= CIO__IF_STARTED;
+		return -EAGAIN;
+	}
+	return -err;
+}
+
+static int64_t try_rw(cio_req *req)
+{
+	struct cio__priv *p = P(req);
+	struct iovec one = { p->a.rw.buf, p->a.rw.len }, *iov = &one;
+	int cnt = 1;
+	int64_t r;
+
+	if (p->op == CIO_OP_READV || p->op == CIO_OP_WRITEV) {
+		iov = p->a.rw.buf;
+		cnt = (int)p->a.rw.len;
+	}
+	if (p->iflags & CIO__IF_SOCK) {
+		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)cnt };
+
+		if (p->op == CIO_OP_READ || p->op == CIO_OP_READV)
+			return neg(recvmsg(p->fd, &mh, MSG_DONTWAIT));
+		return neg(sendmsg(p->fd, &mh, MSG_DONTWAIT));
+	}
+	if (p->op == CIO_OP_READ || p->op == CIO_OP_READV)
+		r = neg(preadv2(p->fd, iov, cnt, -1, RWF_NOWAIT));
+	else
+		r = neg(pwritev2(p->fd, iov, cnt, -1, RWF_NOWAIT));
+	if (r == -EOPNOTSUPP) {
+		/* No per-call non-blocking form for this fd. */
+		p->iflags |= CIO__IF_BLOCKFD;
+		return -EAGAIN;
+	}
+	return r;
+}
+
+/* One non-blocking attempt: the result, or -EAGAIN to wait. */
+static int64_t try_op(cio_req *req)
+{
+	struct cio__priv *p = P(req);
+
+	switch (p->op) {
+	case CIO_OP_READ:
+	case CIO_OP_WRITE:
+	case CIO_OP_READV:
+	case CIO_OP_WRITEV:
+		return try_rw(req);
+	case CIO_OP_RECV:
+		return neg(recv(p->fd, p->a.msg.buf, p->a.msg.len,
+				p->a.msg.flags | MSG_DONTWAIT));
+	case CIO_OP_SEND:
+		return neg(send(p->fd, p->a.msg.buf, p->a.msg.len,
+				p->a.msg.flags | MSG_DONTWAIT));
+	case CIO_OP_RECVMSG:
+		return neg(recvmsg(p->fd, p->a.msg.buf, p->a.msg.flags | MSG_DONTWAIT));
+	case CIO_OP_SENDMSG:
+		return neg(sendmsg(p->fd, p->a.msg.buf, p->a.msg.flags | MSG_DONTWAIT));
+	case CIO_OP_ACCEPT:
+		return neg(accept4(p->fd, p->a.acc.addr, p->a.acc.addrlen,
+				   p->a.acc.flags));
+	case CIO_OP_CONNECT:
+		return try_connect(req);
+	case CIO_OP_POLL: {
+		struct pollfd pfd = { .fd = p->fd, .events = (short)p->a.poll.events };
+		int n = poll(&pfd, 1, 0);
+
+		if (n < 0)
+			return -errno;
+		return n ? pfd.revents : -EAGAIN;
+	}
+	default:
+		return -EOPNOTSUPP;
+	}
+}
+
+/* Wait for readiness again. Never runs a callback: a failure to wait is
+ * reported on the next pass. */
+void cio__stream_rearm(cio_req *req)
+{
+	struct cio__priv *p = P(req);
+	struct cio_loop *loop = p->loop;
+	int ret;
+
+	p->where = CIO__W_BACKEND;
+	if (p->iflags & CIO__IF_CANCELED) {
+		cio__defer(req, -ECANCELED);
+		return;
+	}
+	p->iflags |= CIO__IF_WAITING;
+	ret = loop->ops->wait(loop, req, want_events(req));
+	if (ret == 0)
+		return;
+	p->iflags &= ~CIO__IF_WAITING;
+	/* An fd epoll refuses (a regular file, /dev/null) is always ready:
+	 * a single-shot call can simply run on the pool. */
+	if (ret == -EPERM && !multishot(req) && p->op != CIO_OP_POLL &&
+	    p->op != CIO_OP_RECV_POOL) {
+		p->iflags |= CIO__IF_STREAMJOB;
+		ret = to_pool(loop, req);
+		if (ret == 0)
+			return;
+	}
+	cio__defer(req, ret);
+}
+
+int cio__stream_submit(struct cio_loop *loop, cio_req *req)
+{
+	struct cio__priv *p = P(req);
+	struct stat st;
+	int64_t r;
+	int fl;
+
+	p->where = CIO__W_BACKEND;
+	switch (p->op) {
+	case CIO_OP_SOCKET:
+	case CIO_OP_SHUTDOWN:
+		/* Never block: run them here. */
+		cio__defer(req, cio__exec(req));
+		return 0;
+	case CIO_OP_READ:
+	case CIO_OP_WRITE:
+	case CIO_OP_READV:
+	case CIO_OP_WRITEV:
+		if (p->a.rw.off >= 0)
+			return to_pool(loop, req);
+		if (fstat(p->fd, &st) < 0) {
+			cio__defer(req, -errno);
+			return 0;
+		}
+		if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode) || S_ISDIR(st.st_mode))
+			return to_pool(loop, req);
+		if (S_ISSOCK(st.st_mode))
+			p->iflags |= CIO__IF_SOCK;
+		break;
+	case CIO_OP_SENDFILE:
+		/* sendfile(2) on a pool thread once out_fd has room: as fast as
+		 * io_uring's two linked splices through a pipe (measured), and
+		 * a thread is held only while data moves. */
+		p->iflags |= CIO__IF_BLOCKFD;
+		break;
+	case CIO_OP_ACCEPT:
+		fl = fcntl(p->fd, F_GETFL);
+		if (fl < 0) {
+			cio__defer(req, -errno);
+			return 0;
+		}
+		if (!(fl & O_NONBLOCK))
+			p->iflags |= CIO__IF_BLOCKFD;
+		break;
+	default:
+		break;
+	}
+	/* Multishot requests and polls wait first: trying now could run a
+	 * callback inside the submitting call. */
+	if (!multishot(req) && p->op != CIO_OP_POLL && p->op != CIO_OP_RECV_POOL &&
+	    !(p->iflags & CIO__IF_BLOCKFD)) {
+		r = try_op(req);
+		if (r != -EAGAIN) {
+			cio__defer(req, r);
+			return 0;
+		}
+	}
+	cio__stream_rearm(req);
+	return 0;
+}
+
+static void recv_pool_ready(cio_req *req)
+{
+	struct cio__priv *p = P(req);
+	struct cio_bufpool *pool = p->a.rp.pool;
+
+	for (int n = 0; n < MULTISHOT_BATCH; n++) {
+		int bid = cio__bufpool_take(pool);
+		char *buf;
+		int64_t r;
+
+		if (bid < 0) {
+			cio__bufpool_starve(pool, req);
+			return;
+		}
+		buf = pool->base + (size_t)bid * pool->size;
+		r = neg(recv(p->fd, buf, pool->size, p->a.rp.flags | MSG_DONTWAIT));
+		if (r <= 0) {
+			pool->freel[pool->nfree++] = (uint32_t)bid;
+			if (r == -EAGAIN)
+				break;
+			cio__complete(req, r);
+			return;
+		}
+		cio__bufpool_lend(pool, req, (unsigned)bid);
+		if (!multishot(req)) {
+			cio__complete_flags(req, r, CIO_F_BUF);
+			return;
+		}
+		cio__deliver_more(req, r, CIO_F_BUF);
+		if (p->iflags & CIO__IF_CANCELED) {
+			cio__complete(req, -ECANCELED);
+			return;
+		}
+	}
+	cio__stream_rearm(req);
+}
+
+static void accept_ready(cio_req *req)
+{
+	struct cio__priv *p = P(req);
+
+	for (int n = 0; n < MULTISHOT_BATCH; n++) {
+		int64_t r = try_op(req);
+
+		if (r == -EAGAIN)
+			break;
+		if (r < 0) {
+			cio__complete(req, r);
+			return;
+		}
+		cio__deliver_more(req, r, 0);
+		if (p->iflags & CIO__IF_CANCELED) {
+			cio__complete(req, -ECANCELED);
+			return;
+		}
+	}
+	cio__stream_rearm(req);
+}
+
+/* The backend's answer to wait(): revents, or -errno (-ECANCELED). */
+void cio__stream_ready(cio_req *req, int32_t revents)
+{
+	struct cio__priv *p = P(req);
+	int64_t r;
+
+	p->iflags &= ~CIO__IF_WAITING;
+	if (revents < 0) {
+		cio__complete(req, revents);
+		return;
+	}
+	if (p->iflags & CIO__IF_CANCELED) {
+		cio__complete(req, -ECANCELED);
+		return;
+	}
+	if (p->iflags & CIO__IF_BLOCKFD) {
+		p->iflags |= CIO__IF_STREAMJOB;
+		if (to_pool(p->loop, req) < 0) {
+			p->iflags &= ~CIO__IF_STREAMJOB;
+			cio__complete(req, -EAGAIN);
+		}
+		return;
+	}
+	switch (p->op) {
+	case CIO_OP_POLL:
+		cio__complete(req, revents);
+		return;
+	case CIO_OP_RECV_POOL:
+		recv_pool_ready(req);
+		return;
+	case CIO_OP_ACCEPT:
+		if (multishot(req)) {
+			accept_ready(req);
+			return;
+		}
+		break;
+	default:
+		break;
+	}
+	r = try_op(req);
+	if (r == -EAGAIN)
+		cio__stream_rearm(req);
+	else
+		cio__complete(req, r);
+}
+
+/* A stream request's call ran on the pool (after readiness). */
+void cio__stream_pool_done(cio_req *req)
+{
+	struct cio__priv *p = P(req);
+
+	p->iflags &= ~CIO__IF_STREAMJOB;
+	p->where = CIO__W_BACKEND;
+	if (multishot(req) && req->res >= 0) {
+		cio__deliver_more(req, req->res, 0);
+		if (p->iflags & CIO__IF_CANCELED)
+			cio__complete(req, -ECANCELED);
+		else
+			cio__stream_rearm(req);
+		return;
+	}
+	cio__complete(req, req->res);
+}
+
+const char *cio__stream_path(const struct cio_loop *loop, int op, int fd)
+{
+	struct stat st;
+
+	if (op == CIO_OP_SENDFILE)
+		return "pool";     /* after readiness: see cio__stream_submit */
+	if (op >= CIO_OP_READ && op <= CIO_OP_WRITEV &&
+	    fstat(fd, &st) == 0 &&
+	    (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode) || S_ISDIR(st.st_mode)))
+		return "pool";
+	return loop->ops->op_path(loop, op, fd);
+}
