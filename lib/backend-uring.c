@@ -458,7 +458,31 @@ static void handle_cqe(struct cio_loop *loop, struct uring_backend *be,
 		P(req)->iflags &= ~CIO__IF_CANCELQ;
 	}
 	if ((ud & SUB_MASK) == SUB_POLL) {
-		cio__stream_ready(req, res);
+		if (loop->native[P(req)->op] != CIO__NATIVE) {
+			cio__stream_ready(req, res);
+			return;
+		}
+		/* A ring op that met -EAGAIN (below) may go again. */
+		P(req)->iflags &= ~CIO__IF_WAITING;
+		if (res < 0)
+			cio__complete(req, res);
+		else if (P(req)->iflags & CIO__IF_CANCELED)
+			cio__complete(req, -ECANCELED);
+		else
+			uring_submit(loop, req);
+		return;
+	}
+	if (cio__unlikely(res == -EAGAIN) && cio__is_stream_op(P(req)->op) &&
+	    !(req->opts & CIO_MULTISHOT)) {
+		/* The kernel answers -EAGAIN for reads and writes on an
+		 * O_NONBLOCK fd instead of waiting; every backend waits. */
+		if (P(req)->iflags & CIO__IF_CANCELED) {
+			cio__complete(req, -ECANCELED);
+			return;
+		}
+		P(req)->aux = cio__stream_events(req);
+		P(req)->iflags |= CIO__IF_WAITING;
+		uring_submit(loop, req);
 		return;
 	}
 	switch (P(req)->op) {

@@ -203,6 +203,7 @@ struct cio_loop {
 	struct cio__timers timers;
 	uint64_t         timer_seq;
 	unsigned         npools;           /* cio_bufpools alive */
+	uint64_t         ncallbacks;       /* final and multishot: for RUN_ONCE */
 	int              tfd;              /* timerfd, only once exported */
 	uint64_t         tfd_deadline;     /* what tfd is armed for; 0: disarmed */
 	int              wakefd;           /* eventfd: remote completions and posts */
@@ -243,6 +244,7 @@ void cio__stream_pool_done(cio_req *req);
 void cio__stream_rearm(cio_req *req);   /* wait again; never a callback */
 const char *cio__stream_path(const struct cio_loop *loop, int op, int fd);
 bool cio__is_stream_op(int op);   /* one the stream engine can run */
+uint32_t cio__stream_events(const cio_req *req);  /* what it waits for */
 
 /* core */
 int  cio__submit(struct cio_loop *loop, cio_req *req, int op, int fd, cio_cb cb);

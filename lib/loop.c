@@ -211,6 +211,7 @@ void cio__complete_flags(cio_req *req, int64_t res, uint32_t flags)
 	if (p->op == CIO_OP_RECV_POOL)
 		p->a.rp.pool->users--;
 	loop->stats.completed++;
+	loop->ncallbacks++;
 	req->res = res;
 	req->flags = flags;
 	p->where = CIO__W_NONE;
@@ -225,6 +226,7 @@ void cio__complete(cio_req *req, int64_t res)
 
 void cio__deliver_more(cio_req *req, int64_t res, uint32_t flags)
 {
+	P(req)->loop->ncallbacks++;
 	req->res = res;
 	req->flags = flags | CIO_F_MORE;
 	P(req)->cb(req);
@@ -314,7 +316,7 @@ CIO_API int cio_run(cio_loop *loop, int mode)
 	if (loop->running)
 		return -EBUSY;
 	loop->running = true;
-	before = loop->stats.completed;
+	before = loop->ncallbacks;
 
 	for (;;) {
 		run_done(loop);
@@ -328,7 +330,7 @@ CIO_API int cio_run(cio_loop *loop, int mode)
 		}
 		if (!loop_pending(loop))
 			break;
-		if (mode == CIO_RUN_ONCE && loop->stats.completed != before)
+		if (mode == CIO_RUN_ONCE && loop->ncallbacks != before)
 			break;
 		ret = loop->ops->poll(loop, loop->done.head == NULL);
 		if (ret < 0)

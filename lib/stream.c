@@ -50,7 +50,7 @@ static bool multishot(const cio_req *req)
 	return req->opts & CIO_MULTISHOT;
 }
 
-static uint32_t want_events(const cio_req *req)
+uint32_t cio__stream_events(const cio_req *req)
 {
 	switch (P((cio_req *)req)->op) {
 	case CIO_OP_WRITE:
@@ -187,18 +187,24 @@ void cio__stream_rearm(cio_req *req)
 		return;
 	}
 	p->iflags |= CIO__IF_WAITING;
-	ret = loop->ops->wait(loop, req, want_events(req));
+	ret = loop->ops->wait(loop, req, cio__stream_events(req));
 	if (ret == 0)
 		return;
 	p->iflags &= ~CIO__IF_WAITING;
-	/* An fd epoll refuses (a regular file, /dev/null) is always ready:
-	 * a single-shot call can simply run on the pool. */
-	if (ret == -EPERM && !multishot(req) && p->op != CIO_OP_POLL &&
-	    p->op != CIO_OP_RECV_POOL) {
-		p->iflags |= CIO__IF_STREAMJOB;
-		ret = to_pool(loop, req);
-		if (ret == 0)
-			return;
+	/* An fd epoll refuses (a regular file, /dev/null) is always ready,
+	 * as poll(2) says, and is no socket: answer as the kernel would. */
+	if (ret == -EPERM) {
+		if (p->op == CIO_OP_POLL) {
+			ret = (int)(p->a.poll.events & (POLLIN | POLLOUT |
+							POLLRDNORM | POLLWRNORM));
+		} else if (multishot(req) || p->op == CIO_OP_RECV_POOL) {
+			ret = -ENOTSOCK;
+		} else {
+			p->iflags |= CIO__IF_STREAMJOB;
+			ret = to_pool(loop, req);
+			if (ret == 0)
+				return;
+		}
 	}
 	cio__defer(req, ret);
 }
