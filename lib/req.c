@@ -42,6 +42,14 @@ static inline int check_buf(const void *buf, size_t len, int64_t off)
 	return 0;
 }
 
+static inline int check_rw(struct cio_loop *loop, cio_req *req, cio_cb cb,
+			   const void *buf, size_t len, int64_t off)
+{
+	int ret = check_req(loop, req, cb);
+
+	return cio__likely(!ret) ? check_buf(buf, len, off) : ret;
+}
+
 static int check_iov(const struct iovec *iov, int iovcnt, int64_t off)
 {
 	uint64_t total = 0;
@@ -74,10 +82,8 @@ static int submit_rw(struct cio_loop *loop, cio_req *req, int op, int fd,
 CIO_API int cio_read(cio_loop *loop, cio_req *req, int fd, void *buf, size_t len,
 		     int64_t off, cio_cb cb)
 {
-	int ret = check_req(loop, req, cb);
+	int ret = check_rw(loop, req, cb, buf, len, off);
 
-	if (cio__likely(!ret))
-		ret = check_buf(buf, len, off);
 	if (cio__unlikely(ret))
 		return ret;
 	return submit_rw(loop, req, CIO_OP_READ, fd, buf, len, off, cb);
@@ -86,10 +92,8 @@ CIO_API int cio_read(cio_loop *loop, cio_req *req, int fd, void *buf, size_t len
 CIO_API int cio_write(cio_loop *loop, cio_req *req, int fd, const void *buf,
 		      size_t len, int64_t off, cio_cb cb)
 {
-	int ret = check_req(loop, req, cb);
+	int ret = check_rw(loop, req, cb, buf, len, off);
 
-	if (cio__likely(!ret))
-		ret = check_buf(buf, len, off);
 	if (cio__unlikely(ret))
 		return ret;
 	return submit_rw(loop, req, CIO_OP_WRITE, fd, (void *)buf, len, off, cb);
@@ -350,10 +354,8 @@ static int submit_msg(struct cio_loop *loop, cio_req *req, int op, int fd,
 CIO_API int cio_recv(cio_loop *loop, cio_req *req, int fd, void *buf,
 		     size_t len, int flags, cio_cb cb)
 {
-	int ret = check_req(loop, req, cb);
+	int ret = check_rw(loop, req, cb, buf, len, -1);
 
-	if (cio__likely(!ret))
-		ret = check_buf(buf, len, -1);
 	if (cio__unlikely(ret))
 		return ret;
 	return submit_msg(loop, req, CIO_OP_RECV, fd, buf, len, flags, cb);
@@ -362,10 +364,8 @@ CIO_API int cio_recv(cio_loop *loop, cio_req *req, int fd, void *buf,
 CIO_API int cio_send(cio_loop *loop, cio_req *req, int fd, const void *buf,
 		     size_t len, int flags, cio_cb cb)
 {
-	int ret = check_req(loop, req, cb);
+	int ret = check_rw(loop, req, cb, buf, len, -1);
 
-	if (cio__likely(!ret))
-		ret = check_buf(buf, len, -1);
 	if (cio__unlikely(ret))
 		return ret;
 	return submit_msg(loop, req, CIO_OP_SEND, fd, (void *)buf, len,

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
 
@@ -186,4 +187,84 @@ int t_main(Suite *(*make_suite)(void))
 		return 1;
 	}
 	return failed ? 1 : 0;
+}
+
+void op_cb(cio_req *req)
+{
+	struct op *o = req->data;
+
+	o->n++;
+	o->tid = pthread_self();
+}
+
+void op_init(struct op *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->req.data = o;
+}
+
+/* Accepted, no callback inside the submitting call. */
+void op_started(struct op *o, int ret, int line)
+{
+	ck_assert_msg(ret == 0, "line %d: submission rejected: %d (%s)",
+		      line, ret, strerror(-ret));
+	ck_assert_msg(o->n == 0, "line %d: callback ran inside the submitting call",
+		      line);
+}
+
+/* Accepted; run until idle; exactly one callback, on this thread. */
+int64_t op_run(cio_loop *loop, struct op *o, int ret, int line)
+{
+	op_started(o, ret, line);
+	t_run(loop);
+	ck_assert_msg(o->n == 1, "line %d: %d callbacks, want 1", line, o->n);
+	ck_assert_msg(pthread_equal(o->tid, pthread_self()),
+		      "line %d: callback ran on another thread", line);
+	o->n = 0;
+	return o->req.res;
+}
+
+/* Refused with want; no callback ever runs and nothing stays in flight. */
+void op_reject(cio_loop *loop, struct op *o, int ret, int want, int line)
+{
+	struct cio_stats st;
+
+	ck_assert_msg(ret == want, "line %d: returned %d, want %d", line, ret, want);
+	t_run(loop);
+	ck_assert_msg(o->n == 0, "line %d: a refused request called back", line);
+	ck_assert_int_eq(cio_loop_stats(loop, &st), 0);
+	ck_assert_msg(st.inflight == 0, "line %d: %llu in flight after a refusal",
+		      line, (unsigned long long)st.inflight);
+}
+
+int t_mkfile(int dfd, const char *name, size_t len, uint64_t seed)
+{
+	int fd = openat(dfd, name, O_CREAT | O_TRUNC | O_RDWR | O_CLOEXEC, 0644);
+
+	ck_assert_msg(fd >= 0, "open %s: %s", name, strerror(errno));
+	if (len) {
+		uint8_t *b = malloc(len);
+
+		ck_assert_ptr_nonnull(b);
+		t_fill(b, len, seed, 0);
+		ck_assert_int_eq(pwrite(fd, b, len, 0), (ssize_t)len);
+		free(b);
+	}
+	return fd;
+}
+
+uint64_t t_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int t_getfl(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	ck_assert_msg(fl >= 0, "F_GETFL %d: %s", fd, strerror(errno));
+	return fl;
 }

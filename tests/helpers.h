@@ -13,6 +13,7 @@
 #endif
 
 #include <check.h>
+#include <pthread.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -46,6 +47,13 @@ int t_dirfd(const char *dir);
 void t_fill(void *buf, size_t len, uint64_t seed, uint64_t off);
 int t_check(const void *buf, size_t len, uint64_t seed, uint64_t off);
 
+/* A file of len pattern bytes (seed) in dfd, made with plain system calls. */
+int t_mkfile(int dfd, const char *name, size_t len, uint64_t seed);
+/* CLOCK_MONOTONIC in ns. */
+uint64_t t_now_ns(void);
+/* fcntl(fd, F_GETFL), asserting success. */
+int t_getfl(int fd);
+
 /* A counting callback: increments *(int *)req->data. */
 void t_count_cb(cio_req *req);
 
@@ -59,5 +67,26 @@ void t_count_cb(cio_req *req);
 int t_main(Suite *(*make_suite)(void));
 
 #define T_TIMEOUT 120
+
+#define KiB 1024u
+#define MiB (1024u * 1024u)
+
+/* One request, how often its callback ran and on which thread. */
+struct op {
+	cio_req   req;
+	int       n;
+	pthread_t tid;
+};
+void op_cb(cio_req *req);      /* counts, notes the thread */
+void op_init(struct op *o);    /* zeroed, req.data = o */
+/* Accepted, and no callback inside the submitting call. */
+void op_started(struct op *o, int ret, int line);
+#define START(o, call) op_started((o), (call), __LINE__)
+/* Accepted; run until idle; exactly one callback, on this thread: its res. */
+int64_t op_run(cio_loop *loop, struct op *o, int ret, int line);
+#define RUN(o, call) op_run(loop, (o), (call), __LINE__)
+/* Refused with want; no callback ever runs and nothing stays in flight. */
+void op_reject(cio_loop *loop, struct op *o, int ret, int want, int line);
+#define REJECT(o, call, want) op_reject(loop, (o), (call), (want), __LINE__)
 
 #endif

@@ -18,77 +18,6 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 
-#define KiB 1024u
-#define MiB (1024u * 1024u)
-
-/* One request, how often its callback ran and on which thread. */
-struct op {
-	cio_req   req;
-	int       n;
-	pthread_t tid;
-};
-
-static void op_cb(cio_req *req)
-{
-	struct op *o = req->data;
-
-	o->n++;
-	o->tid = pthread_self();
-}
-
-static void op_init(struct op *o)
-{
-	memset(o, 0, sizeof(*o));
-	o->req.data = o;
-}
-
-/* The submission must be accepted and must not call back by itself; run the
- * loop until idle; exactly one callback, on this thread; return its res. */
-static int64_t op_run(cio_loop *loop, struct op *o, int ret, int line)
-{
-	ck_assert_msg(ret == 0, "line %d: submission rejected: %d (%s)",
-		      line, ret, strerror(-ret));
-	ck_assert_msg(o->n == 0, "line %d: callback ran inside the submitting call",
-		      line);
-	t_run(loop);
-	ck_assert_msg(o->n == 1, "line %d: %d callbacks, want 1", line, o->n);
-	ck_assert_msg(pthread_equal(o->tid, pthread_self()),
-		      "line %d: callback ran on another thread", line);
-	o->n = 0;
-	return o->req.res;
-}
-#define RUN(o, call) op_run(loop, (o), (call), __LINE__)
-
-/* The submission must be refused with want, and no callback may ever run. */
-static void op_reject(cio_loop *loop, struct op *o, int ret, int want, int line)
-{
-	struct cio_stats st;
-
-	ck_assert_msg(ret == want, "line %d: returned %d, want %d", line, ret, want);
-	t_run(loop);
-	ck_assert_msg(o->n == 0, "line %d: a refused request called back", line);
-	ck_assert_int_eq(cio_loop_stats(loop, &st), 0);
-	ck_assert_msg(st.inflight == 0, "line %d: %llu in flight after a refusal",
-		      line, (unsigned long long)st.inflight);
-}
-#define REJECT(o, call, want) op_reject(loop, (o), (call), (want), __LINE__)
-
-/* A file of len pattern bytes (seed), made with plain system calls. */
-static int mkfile(int dfd, const char *name, size_t len, uint64_t seed)
-{
-	int fd = openat(dfd, name, O_CREAT | O_TRUNC | O_RDWR | O_CLOEXEC, 0644);
-
-	ck_assert_msg(fd >= 0, "open %s: %s", name, strerror(errno));
-	if (len) {
-		uint8_t *b = malloc(len);
-
-		ck_assert_ptr_nonnull(b);
-		t_fill(b, len, seed, 0);
-		ck_assert_int_eq(pwrite(fd, b, len, 0), (ssize_t)len);
-		free(b);
-	}
-	return fd;
-}
 
 static int64_t fsize(int fd)
 {
@@ -130,14 +59,6 @@ static mode_t get_umask(void)
 
 	umask(um);
 	return um;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* ------------------------------------------------------------------ */
@@ -492,7 +413,7 @@ START_TEST(argument_errors_are_immediate)
 	cio_loop *loop = t_loop_new();
 	char *dir = t_tmpdir();
 	int dfd = t_dirfd(dir);
-	int fd = mkfile(dfd, "f", 4096, 11);
+	int fd = t_mkfile(dfd, "f", 4096, 11);
 	uint8_t buf[64];
 	struct statx stx;
 	struct cio_stats st;
@@ -585,7 +506,7 @@ START_TEST(busy_request)
 	cio_loop *loop = t_loop_new();
 	char *dir = t_tmpdir();
 	int dfd = t_dirfd(dir);
-	int fd = mkfile(dfd, "f", 8192, 12);
+	int fd = t_mkfile(dfd, "f", 8192, 12);
 	uint8_t buf[100], other[100];
 	struct cio_stats st;
 	struct op o;
@@ -595,7 +516,7 @@ START_TEST(busy_request)
 	busy_loop = loop;
 	busy_timer_res = 1;
 	busy_resubmit = 1;
-	t0 = now_ns();
+	t0 = t_now_ns();
 	ck_assert_int_eq(cio_timer(loop, &o.req, 50 * 1000000ull, busy_cb), 0);
 	ck_assert_int_eq(cio_nop(loop, &o.req, op_cb), -EBUSY);
 	ck_assert_int_eq(cio_read(loop, &o.req, fd, other, 10, 0, op_cb), -EBUSY);
@@ -607,7 +528,7 @@ START_TEST(busy_request)
 	ck_assert_uint_eq(st.inflight, 1);
 	t_run(loop);
 	/* The timer fired once, after its time; its callback reused the req. */
-	ck_assert_uint_ge(now_ns() - t0, 45 * 1000000ull);
+	ck_assert_uint_ge(t_now_ns() - t0, 45 * 1000000ull);
 	ck_assert_int_eq(busy_timer_res, 0);
 	ck_assert_int_eq(busy_resubmit, 0);
 	ck_assert_int_eq(o.n, 2);
@@ -651,7 +572,7 @@ START_TEST(fsync_results)
 	cio_loop *loop = t_loop_new();
 	char *dir = t_tmpdir();
 	int dfd = t_dirfd(dir);
-	int fd = mkfile(dfd, "f", 0, 0);
+	int fd = t_mkfile(dfd, "f", 0, 0);
 	uint8_t *w = malloc(64 * KiB), *r = malloc(64 * KiB);
 	struct op o;
 	int bad;
@@ -689,7 +610,7 @@ START_TEST(fallocate_ftruncate)
 	cio_loop *loop = t_loop_new();
 	char *dir = t_tmpdir();
 	int dfd = t_dirfd(dir);
-	int fd = mkfile(dfd, "f", 20000, 14);
+	int fd = t_mkfile(dfd, "f", 20000, 14);
 	uint8_t *r = malloc(MiB);
 	struct stat st;
 	struct op o;
@@ -773,7 +694,7 @@ START_TEST(statx_results)
 	cio_loop *loop = t_loop_new();
 	char *dir = t_tmpdir();
 	int dfd = t_dirfd(dir);
-	int fd = mkfile(dfd, "f", 7777, 15);
+	int fd = t_mkfile(dfd, "f", 7777, 15);
 	struct statx stx;
 	struct stat st;
 	struct op o;
@@ -849,7 +770,7 @@ START_TEST(unlinkat_results)
 	struct op o;
 
 	op_init(&o);
-	ck_assert_int_eq(close(mkfile(dfd, "f", 100, 16)), 0);
+	ck_assert_int_eq(close(t_mkfile(dfd, "f", 100, 16)), 0);
 	ck_assert_int_eq(RUN(&o, cio_unlinkat(loop, &o.req, dfd, "f", 0, op_cb)), 0);
 	errno = 0;
 	ck_assert_int_eq(faccessat(dfd, "f", F_OK, 0), -1);
@@ -859,7 +780,7 @@ START_TEST(unlinkat_results)
 
 	/* Directories. */
 	ck_assert_int_eq(mkdirat(dfd, "d", 0755), 0);
-	ck_assert_int_eq(close(mkfile(dfd, "d/in", 10, 17)), 0);
+	ck_assert_int_eq(close(t_mkfile(dfd, "d/in", 10, 17)), 0);
 	ck_assert_int_eq(RUN(&o, cio_unlinkat(loop, &o.req, dfd, "d", 0, op_cb)), -EISDIR);
 	ck_assert_int_eq(RUN(&o, cio_unlinkat(loop, &o.req, dfd, "d", AT_REMOVEDIR, op_cb)),
 			 -ENOTEMPTY);
@@ -894,8 +815,8 @@ START_TEST(renameat_results)
 
 	ck_assert_ptr_nonnull(r);
 	op_init(&o);
-	ck_assert_int_eq(close(mkfile(dfd, "a", 5000, 18)), 0);
-	ck_assert_int_eq(close(mkfile(dfd, "c", 3000, 19)), 0);
+	ck_assert_int_eq(close(t_mkfile(dfd, "a", 5000, 18)), 0);
+	ck_assert_int_eq(close(t_mkfile(dfd, "c", 3000, 19)), 0);
 
 	ck_assert_int_eq(RUN(&o, cio_renameat(loop, &o.req, dfd, "a", dfd, "b", 0, op_cb)), 0);
 	errno = 0;
@@ -1005,7 +926,7 @@ START_TEST(close_results)
 	int fd;
 
 	op_init(&o);
-	fd = mkfile(dfd, "f", 10, 20);
+	fd = t_mkfile(dfd, "f", 10, 20);
 	ck_assert_int_ge(fcntl(fd, F_GETFD), 0);
 	ck_assert_int_eq(RUN(&o, cio_close(loop, &o.req, fd, op_cb)), 0);
 	errno = 0;
@@ -1274,7 +1195,7 @@ START_TEST(op_path_per_variant)
 	cio_loop *loop = t_loop_new();
 	char *dir = t_tmpdir();
 	int dfd = t_dirfd(dir);
-	int fd = mkfile(dfd, "f", 4096, 21);
+	int fd = t_mkfile(dfd, "f", 4096, 21);
 	uint8_t buf[512];
 	struct cio_stats s0, s1, s2;
 	const char *want;
