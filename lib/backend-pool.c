@@ -1,79 +1,33 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The pool backend: epoll for the loop's own events (remote completions,
- * timers) and for streams (the stream engine waits here for readiness), and
- * the shared thread pool for all file work. It needs nothing from the
- * kernel beyond epoll and eventfd, so it works where io_uring is forbidden.
- *
- * Each fd is registered EPOLLONESHOT and re-armed when a request waits on
- * it: one epoll_ctl per wait, no removal when it is done, and an fd the
- * caller closes behind our back (even one still open elsewhere) can fire at
- * most once more, never spin.
+ * The pool backend: epoll (epoll.c) for the loop's own events and for
+ * streams, the shared thread pool for all file work. It needs nothing from
+ * the kernel beyond epoll and eventfd, so it works where io_uring and Linux
+ * AIO are both forbidden.
  */
 #include "config.h"
 
 #include <stdlib.h>
-#include <unistd.h>
-#include <sys/epoll.h>
 
 #include "cio-internal.h"
 
-#define TAG_WAKE  1u
-#define TAG_TIMER 2u
-#define TAG_FD    3u    /* | fd << 8 */
-#define MAX_EVENTS 64
-
-struct fdwait {
-	struct cio__reqq q;    /* requests waiting on this fd */
-	uint32_t want;         /* union of what they wait for */
-	uint32_t armed;        /* what the one-shot registration waits for */
-	bool     reg;          /* registered (perhaps disarmed) in epfd */
-};
-
-struct pool_backend {
-	int      epfd;
-	bool     tfd_watched;  /* the loop's timerfd is in epfd */
-	bool     no_pwait2;    /* kernel without epoll_pwait2: ms timeouts */
-	struct fdwait *fds;    /* indexed by fd */
-	unsigned nfds;
-};
-
-static struct pool_backend *BE(const struct cio_loop *loop)
-{
-	return loop->be;
-}
-
-static int epoll_add(int epfd, int fd, uint64_t tag)
-{
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag };
-
-	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
-}
-
 static int pool_init(struct cio_loop *loop, const struct cio_loop_opts *opts)
 {
-	struct pool_backend *be;
+	struct cio__ep *ep;
 	int ret;
 
 	(void)opts;
-	be = calloc(1, sizeof(*be));
-	if (!be)
+	ep = calloc(1, sizeof(*ep));
+	if (!ep)
 		return -ENOMEM;
-	be->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (be->epfd < 0) {
-		ret = -errno;
-		free(be);
-		return ret;
-	}
-	ret = epoll_add(be->epfd, loop->wakefd, TAG_WAKE);
+	ret = cio__ep_init(loop, ep);
 	if (ret < 0) {
-		close(be->epfd);
-		free(be);
+		free(ep);
 		return ret;
 	}
-	loop->be = be;
+	loop->be = ep;
 	loop->native[CIO_OP_NOP] = CIO__NATIVE;
-	loop->native[CIO_OP_TIMER] = CIO__NATIVE;   /* the wait below */
+	loop->native[CIO_OP_TIMER] = CIO__NATIVE;   /* the epoll wait */
 	for (int op = 0; op < CIO_OP__COUNT; op++)
 		if (cio__is_stream_op(op))
 			loop->native[op] = CIO__STREAM;
@@ -82,222 +36,18 @@ static int pool_init(struct cio_loop *loop, const struct cio_loop_opts *opts)
 
 static void pool_fini(struct cio_loop *loop)
 {
-	struct pool_backend *be = BE(loop);
-
-	close(be->epfd);
-	free(be->fds);
-	free(be);
+	cio__ep_fini(loop->be);
+	free(loop->be);
 	loop->be = NULL;
-}
-
-static int arm(struct pool_backend *be, int fd, struct fdwait *w)
-{
-	struct epoll_event ev = {
-		.events = w->want | EPOLLONESHOT,
-		.data.u64 = TAG_FD | (uint64_t)fd << 8,
-	};
-	int op = w->reg ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-
-	if (epoll_ctl(be->epfd, op, fd, &ev) < 0) {
-		/* Our idea of the fd is stale: it was closed (and its number
-		 * perhaps reused) behind our back, or registered after all. */
-		if (errno != ENOENT && errno != EEXIST)
-			return -errno;
-		op = errno == ENOENT ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
-		if (epoll_ctl(be->epfd, op, fd, &ev) < 0)
-			return -errno;
-	}
-	w->reg = true;
-	w->armed = w->want;
-	return 0;
-}
-
-static int pool_wait(struct cio_loop *loop, cio_req *req, uint32_t events)
-{
-	struct pool_backend *be = BE(loop);
-	int fd = P(req)->fd;
-	struct fdwait *w;
-	int ret;
-
-	if (fd < 0)
-		return -EBADF;
-	if ((unsigned)fd >= be->nfds) {
-		unsigned n = be->nfds ? be->nfds : 64;
-		struct fdwait *fds;
-
-		while (n <= (unsigned)fd)
-			n *= 2;
-		fds = realloc(be->fds, n * sizeof(*fds));
-		if (!fds)
-			return -ENOMEM;
-		memset(fds + be->nfds, 0, (n - be->nfds) * sizeof(*fds));
-		be->fds = fds;
-		be->nfds = n;
-	}
-	w = &be->fds[fd];
-	P(req)->aux = events;
-	w->want |= events;
-	if ((w->armed & w->want) != w->want) {
-		ret = arm(be, fd, w);
-		if (ret < 0) {
-			/* Leave the others as they were. */
-			w->want = 0;
-			for (cio_req *r = w->q.head; r; r = P(r)->qnext)
-				w->want |= P(r)->aux;
-			return ret;
-		}
-	}
-	cio__q_push(&w->q, req);
-	return 0;
-}
-
-/* The one-shot registration of fd fired: hand it to every request that
- * waits for one of revents, re-arm for the rest. */
-static void fd_ready(struct cio_loop *loop, struct pool_backend *be, int fd,
-		     uint32_t revents)
-{
-	struct fdwait *w = &be->fds[fd];
-	struct cio__reqq batch = w->q, keep = { 0 };
-	cio_req *req;
-
-	w->q.head = w->q.tail = NULL;
-	w->want = 0;
-	w->armed = 0;
-	while ((req = cio__q_pop(&batch))) {
-		uint32_t want = P(req)->aux;
-
-		if (revents & (want | EPOLLERR | EPOLLHUP)) {
-			/* May wait again, on this fd or another (and so move
-			 * be->fds): look the entry up afresh afterwards. */
-			cio__stream_ready(req, (int32_t)(revents & (want | EPOLLERR | EPOLLHUP)));
-		} else {
-			cio__q_push(&keep, req);
-		}
-	}
-	while ((req = cio__q_pop(&keep))) {
-		if (pool_wait(loop, req, P(req)->aux) < 0) {
-			P(req)->iflags &= ~CIO__IF_WAITING;
-			cio__defer(req, -EBADF);
-		}
-	}
 }
 
 static int pool_submit(struct cio_loop *loop, cio_req *req)
 {
 	(void)loop;
-	switch (P(req)->op) {
-	case CIO_OP_NOP:
-		cio__defer(req, 0);
-		return 0;
-	default:
+	if (P(req)->op != CIO_OP_NOP)
 		return -EOPNOTSUPP;
-	}
-}
-
-static void pool_cancel(struct cio_loop *loop, cio_req *req)
-{
-	struct pool_backend *be = BE(loop);
-	struct cio__priv *p = P(req);
-	struct fdwait *w;
-
-	/* Only stream waits can be pending here (nops finish at once); one
-	 * being run right now sees CIO__IF_CANCELED when it is done. */
-	if (!(p->iflags & CIO__IF_WAITING) || (unsigned)p->fd >= be->nfds)
-		return;
-	w = &be->fds[p->fd];
-	if (!cio__q_remove(&w->q, req))
-		return;
-	p->iflags &= ~CIO__IF_WAITING;
-	cio__defer(req, -ECANCELED);
-	w->want = 0;
-	for (cio_req *r = w->q.head; r; r = P(r)->qnext)
-		w->want |= P(r)->aux;
-	if (!w->q.head && w->reg) {
-		/* Nobody waits: forget the fd, so the caller may close it. */
-		epoll_ctl(be->epfd, EPOLL_CTL_DEL, p->fd, NULL);
-		w->reg = false;
-		w->armed = 0;
-	}
-}
-
-static int wait_events(struct cio_loop *loop, struct pool_backend *be,
-		       struct epoll_event *evs, bool block)
-{
-	uint64_t wait_ns = block ? cio__timers_wait_ns(loop) : 0;
-	bool forever = wait_ns == UINT64_MAX;
-	int n;
-
-#ifdef HAVE_EPOLL_PWAIT2
-	if (!be->no_pwait2) {
-		struct timespec ts = {
-			.tv_sec = (time_t)(wait_ns / 1000000000u),
-			.tv_nsec = (long)(wait_ns % 1000000000u),
-		};
-
-		n = epoll_pwait2(be->epfd, evs, MAX_EVENTS,
-				 forever ? NULL : &ts, NULL);
-		if (n >= 0 || errno != ENOSYS)
-			return n;
-		be->no_pwait2 = true;
-	}
-#endif
-	/* Round up: a timer must never fire early. */
-	if (forever)
-		return epoll_wait(be->epfd, evs, MAX_EVENTS, -1);
-	if (wait_ns / 1000000u >= INT32_MAX)
-		return epoll_wait(be->epfd, evs, MAX_EVENTS, INT32_MAX);
-	return epoll_wait(be->epfd, evs, MAX_EVENTS,
-			  (int)((wait_ns + 999999u) / 1000000u));
-}
-
-static int pool_poll(struct cio_loop *loop, bool block)
-{
-	struct pool_backend *be = BE(loop);
-	struct epoll_event evs[MAX_EVENTS];
-	int n;
-
-	loop->stats.kernel_enters++;
-	n = wait_events(loop, be, evs, block);
-	if (n < 0 && errno != EINTR)
-		return -errno;
-	for (int i = 0; i < n; i++) {
-		if ((evs[i].data.u64 & 0xff) == TAG_FD) {
-			fd_ready(loop, be, (int)(evs[i].data.u64 >> 8), evs[i].events);
-			continue;
-		}
-		switch (evs[i].data.u64) {
-		case TAG_WAKE:
-			cio__drain_remote(loop);
-			break;
-		case TAG_TIMER:
-			cio__timers_fd_fired(loop);
-			break;
-		}
-	}
+	cio__defer(req, 0);
 	return 0;
-}
-
-static void pool_kick(struct cio_loop *loop)
-{
-	static const uint64_t one = 1;
-
-	if (loop->done.head && write(loop->wakefd, &one, sizeof(one)) < 0) {
-		/* EAGAIN: the counter is saturated, hence readable. */
-	}
-}
-
-static int pool_loop_fd(struct cio_loop *loop)
-{
-	struct pool_backend *be = BE(loop);
-	int ret;
-
-	if (!be->tfd_watched) {
-		ret = epoll_add(be->epfd, loop->tfd, TAG_TIMER);
-		if (ret < 0)
-			return ret;
-		be->tfd_watched = true;
-	}
-	return be->epfd;
 }
 
 static const char *pool_op_path(const struct cio_loop *loop, int op, int fd)
@@ -311,10 +61,10 @@ const struct cio__backend_ops cio__backend_pool = {
 	.init    = pool_init,
 	.fini    = pool_fini,
 	.submit  = pool_submit,
-	.cancel  = pool_cancel,
-	.wait    = pool_wait,
-	.poll    = pool_poll,
-	.kick    = pool_kick,
-	.loop_fd = pool_loop_fd,
+	.cancel  = cio__ep_cancel,
+	.wait    = cio__ep_wait,
+	.poll    = cio__ep_poll,
+	.kick    = cio__ep_kick,
+	.loop_fd = cio__ep_loop_fd,
 	.op_path = pool_op_path,
 };

@@ -188,7 +188,30 @@ struct cio__timers {             /* a binary min-heap by deadline */
 };
 
 extern const struct cio__backend_ops cio__backend_uring;
+extern const struct cio__backend_ops cio__backend_aio;
 extern const struct cio__backend_ops cio__backend_pool;
+
+/* epoll.c: what the pool and aio backends share. Their state (loop->be)
+ * starts with a struct cio__ep. Extra fds a backend adds get tags from
+ * CIO__EP_TAG_USER on, reported through on_event. */
+#define CIO__EP_TAG_USER 16u
+struct cio__fdwait;
+struct cio__ep {
+	int      epfd;
+	bool     tfd_watched;  /* the loop's timerfd is in epfd */
+	bool     no_pwait2;    /* kernel without epoll_pwait2: ms timeouts */
+	struct cio__fdwait *fds;   /* indexed by fd */
+	unsigned nfds;
+	void   (*on_event)(struct cio_loop *loop, uint64_t tag);
+};
+int  cio__ep_init(struct cio_loop *loop, struct cio__ep *ep);
+void cio__ep_fini(struct cio__ep *ep);
+int  cio__ep_add(struct cio__ep *ep, int fd, uint64_t tag);
+int  cio__ep_wait(struct cio_loop *loop, cio_req *req, uint32_t events);
+void cio__ep_cancel(struct cio_loop *loop, cio_req *req);
+int  cio__ep_poll(struct cio_loop *loop, bool block);
+void cio__ep_kick(struct cio_loop *loop);
+int  cio__ep_loop_fd(struct cio_loop *loop);
 
 struct cio_loop {
 	const struct cio__backend_ops *ops;
@@ -200,6 +223,7 @@ struct cio_loop {
 	bool             running;
 	bool             stop;
 	bool             exported;         /* cio_loop_fd() was called */
+	bool             auto_backend;     /* chosen by automatic selection */
 	struct cio__timers timers;
 	uint64_t         timer_seq;
 	unsigned         npools;           /* cio_bufpools alive */

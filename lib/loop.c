@@ -68,10 +68,19 @@ bool cio__debug_no_op(int op)
 	return false;
 }
 
+static bool debug_enabled(void)
+{
+	const char *env = getenv("CIO_DEBUG");
+
+	return env && *env && strcmp(env, "0");
+}
+
 static const struct cio__backend_ops *backend_by_name(const char *name)
 {
 	if (!strcmp(name, "uring"))
 		return &cio__backend_uring;
+	if (!strcmp(name, "aio"))
+		return &cio__backend_aio;
 	if (!strcmp(name, "pool"))
 		return &cio__backend_pool;
 	return NULL;
@@ -94,8 +103,10 @@ CIO_API int cio_loop_new(cio_loop **loopp, const struct cio_loop_opts *opts)
 {
 	static const struct cio_loop_opts defaults;
 	static const struct cio__backend_ops *const auto_order[] = {
-		&cio__backend_uring, &cio__backend_pool,
+		&cio__backend_uring, &cio__backend_aio, &cio__backend_pool,
 	};
+	char why[256] = "";
+	size_t wlen = 0;
 	struct cio_loop_opts o;
 	struct cio_loop *loop;
 	const char *name;
@@ -120,7 +131,7 @@ CIO_API int cio_loop_new(cio_loop **loopp, const struct cio_loop_opts *opts)
 			name = NULL;
 	}
 	if (name && !backend_by_name(name))
-		return strcmp(name, "aio") ? -EINVAL : -EOPNOTSUPP;
+		return -EINVAL;
 
 	loop = calloc(1, sizeof(*loop));
 	if (!loop)
@@ -135,13 +146,19 @@ CIO_API int cio_loop_new(cio_loop **loopp, const struct cio_loop_opts *opts)
 	pthread_mutex_init(&loop->remote_lock, NULL);
 	atomic_init(&loop->nposted, 0);
 
+	loop->auto_backend = !name;
 	if (name) {
 		ret = loop_init_backend(loop, backend_by_name(name), &o);
 	} else {
+		/* Any failure to set one up falls through to the next. */
 		for (size_t i = 0; i < sizeof(auto_order) / sizeof(auto_order[0]); i++) {
 			ret = loop_init_backend(loop, auto_order[i], &o);
 			if (ret == 0)
 				break;
+			if (wlen < sizeof(why))
+				wlen += (size_t)snprintf(why + wlen, sizeof(why) - wlen,
+							 "%s%s: %s", wlen ? ", " : "",
+							 auto_order[i]->name, strerror(-ret));
 		}
 	}
 	if (ret < 0) {
@@ -151,6 +168,10 @@ CIO_API int cio_loop_new(cio_loop **loopp, const struct cio_loop_opts *opts)
 		return ret;
 	}
 	cio__pool_set_max(o.pool_max_threads);
+	/* Once per loop, on request: which backend, and why not the others. */
+	if (debug_enabled())
+		fprintf(stderr, "libcio: backend %s (%s%s%s)\n", loop->ops->name,
+			name ? "asked for" : "auto", wlen ? "; skipped " : "", why);
 	*loopp = loop;
 	return 0;
 }

@@ -18,7 +18,7 @@ cio_loop *t_loop_new_opts(unsigned entries)
 	int ret = cio_loop_new(&loop, &opts);
 
 	ck_assert_msg(ret == 0, "cio_loop_new(%s): %s", t_backend, strerror(-ret));
-	ck_assert_str_eq(cio_backend(loop), t_backend);
+	ck_assert_str_eq(cio_backend(loop), T_BACKEND_NAME);
 	return loop;
 }
 
@@ -131,8 +131,13 @@ struct variant {
 
 static const struct variant variants[] = {
 	{ "uring", "uring", NULL },
+	{ "aio", "aio", NULL },
 	{ "pool", "pool", NULL },
 	{ "uring-fallback", "uring", "all" },
+	/* Whatever automatic selection picks (the seccomp runs); the variant
+	 * then takes that backend's name, and CIO_TEST_EXPECT_BACKEND, if
+	 * set, must match it. */
+	{ "auto", NULL, NULL },
 };
 
 int t_main(Suite *(*make_suite)(void))
@@ -141,7 +146,7 @@ int t_main(Suite *(*make_suite)(void))
 	int failed = 0, ran = 0;
 
 	if (!list || !*list)
-		list = "uring,pool,uring-fallback";
+		list = "uring,aio,pool,uring-fallback";
 	for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]); i++) {
 		const struct variant *v = &variants[i];
 		size_t n = strlen(v->name);
@@ -171,10 +176,18 @@ int t_main(Suite *(*make_suite)(void))
 			       v->name, strerror(-ret));
 			continue;
 		}
-		cio_loop_free(probe);
 		t_backend = v->backend;
-		t_variant = v->name;
-		printf("=== backend %s ===\n", v->name);
+		t_variant = v->backend ? v->name : cio_backend(probe);
+		cio_loop_free(probe);
+		if (!v->backend && getenv("CIO_TEST_EXPECT_BACKEND") &&
+		    strcmp(getenv("CIO_TEST_EXPECT_BACKEND"), t_variant)) {
+			printf("FAIL: automatic selection picked %s, expected %s\n",
+			       t_variant, getenv("CIO_TEST_EXPECT_BACKEND"));
+			failed++;
+			continue;
+		}
+		printf("=== backend %s%s%s ===\n", v->backend ? "" : "auto: ",
+		       t_variant, "");
 		fflush(stdout);
 		sr = srunner_create(make_suite());
 		srunner_run_all(sr, CK_NORMAL);

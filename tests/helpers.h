@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Test helpers: every suite runs once per backend. CIO_TEST_BACKENDS
- * (default "uring,pool,uring-fallback") lists them; "uring-fallback" is the
+ * (default "uring,aio,pool,uring-fallback"; "auto" for automatic selection)
+ * lists them; "uring-fallback" is the
  * uring backend with CIO_DEBUG_NO_OPS=all, so all file work takes the pool
  * fallback path. A backend the kernel refuses is skipped with the reason.
  */
@@ -25,6 +26,8 @@
 
 /* The backend name the current run passes to cio_loop_new. */
 extern const char *t_backend;
+/* The backend's name even when automatic selection chose it. */
+#define T_BACKEND_NAME (t_backend ? t_backend : t_variant)
 /* The variant being run ("uring", "pool", "uring-fallback"). */
 extern const char *t_variant;
 

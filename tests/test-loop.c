@@ -51,18 +51,18 @@ START_TEST(env_backend_overrides_auto)
 	struct cio_loop_opts opts = { .backend = "auto" };
 	cio_loop *loop;
 
-	setenv("CIO_BACKEND", t_backend, 1);
+	setenv("CIO_BACKEND", T_BACKEND_NAME, 1);
 	ck_assert_int_eq(cio_loop_new(&loop, &opts), 0);
-	ck_assert_str_eq(cio_backend(loop), t_backend);
+	ck_assert_str_eq(cio_backend(loop), T_BACKEND_NAME);
 	t_loop_free(loop);
 	ck_assert_int_eq(cio_loop_new(&loop, NULL), 0);
-	ck_assert_str_eq(cio_backend(loop), t_backend);
+	ck_assert_str_eq(cio_backend(loop), T_BACKEND_NAME);
 	t_loop_free(loop);
 	/* An explicit backend is not overridden. */
 	setenv("CIO_BACKEND", "pool", 1);
-	opts.backend = t_backend;
+	opts.backend = T_BACKEND_NAME;
 	ck_assert_int_eq(cio_loop_new(&loop, &opts), 0);
-	ck_assert_str_eq(cio_backend(loop), t_backend);
+	ck_assert_str_eq(cio_backend(loop), T_BACKEND_NAME);
 	t_loop_free(loop);
 	unsetenv("CIO_BACKEND");
 }

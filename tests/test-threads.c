@@ -314,7 +314,7 @@ START_TEST(pool_max_from_env)
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		setenv("CIO_POOL_MAX", "3", 1);
-		setenv("T_CHILD_BACKEND", t_backend, 1);
+		setenv("T_CHILD_BACKEND", T_BACKEND_NAME, 1);
 		execl("/proc/self/exe", "test-threads", "--pool-max-child", (char *)NULL);
 		_exit(127);
 	}

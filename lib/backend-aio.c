@@ -1,0 +1,354 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The aio backend, for where io_uring is forbidden: Linux AIO (libaio) for
+ * reads, writes and fsync on O_DIRECT files, so a storage engine's I/O stays
+ * truly asynchronous; epoll (epoll.c, shared with the pool backend) for
+ * streams; the shared thread pool for everything else. AIO completions
+ * signal an eventfd in the same epoll set.
+ *
+ * Requests take an iocb slot and are handed to the kernel in one io_submit
+ * per loop iteration. A short io_submit is continued after the failing iocb
+ * (which completes with its error); -EAGAIN waits for completions to free
+ * kernel resources, or, with nothing in flight, sends the work to the pool.
+ * If io_setup fails the loop still works: O_DIRECT work goes to the pool.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <libaio.h>
+
+#include "cio-internal.h"
+
+#define TAG_AIO    CIO__EP_TAG_USER
+#define REAP_BATCH 64
+
+struct aio_backend {
+	struct cio__ep   ep;         /* first: epoll.c's view of loop->be */
+	io_context_t     ctx;        /* NULL: io_setup failed, no AIO */
+	int              efd;        /* completions */
+	unsigned         nr;         /* iocb slots, as many as ctx holds */
+	unsigned         inflight;   /* submitted to the kernel */
+	struct iocb     *iocbs;
+	uint32_t        *freel;
+	unsigned         nfree;
+	struct iocb    **pend;       /* prepared, not yet submitted, in order */
+	unsigned         npend;
+	struct cio__reqq waitq;      /* waiting for a free slot */
+};
+
+static struct aio_backend *BE(const struct cio_loop *loop)
+{
+	return loop->be;
+}
+
+static bool aio_op(int op)
+{
+	return (op >= CIO_OP_READ && op <= CIO_OP_WRITEV) || op == CIO_OP_FSYNC;
+}
+
+/* Goes through AIO: an O_DIRECT fd, at an explicit offset for transfers.
+ * Buffered files would block inside io_submit, so they do not. */
+static bool direct(const struct aio_backend *be, int op, int fd, int64_t off)
+{
+	int fl;
+
+	if (!be->ctx || (op != CIO_OP_FSYNC && off < 0))
+		return false;
+	fl = fcntl(fd, F_GETFL);
+	return fl >= 0 && (fl & O_DIRECT);
+}
+
+static void prep(struct aio_backend *be, cio_req *req, unsigned slot)
+{
+	struct cio__priv *p = P(req);
+	struct iocb *cb = &be->iocbs[slot];
+
+	switch (p->op) {
+	case CIO_OP_READ:
+		io_prep_pread(cb, p->fd, p->a.rw.buf, p->a.rw.len, p->a.rw.off);
+		break;
+	case CIO_OP_WRITE:
+		io_prep_pwrite(cb, p->fd, p->a.rw.buf, p->a.rw.len, p->a.rw.off);
+		break;
+	case CIO_OP_READV:
+		io_prep_preadv(cb, p->fd, p->a.rw.buf, (int)p->a.rw.len, p->a.rw.off);
+		break;
+	case CIO_OP_WRITEV:
+		io_prep_pwritev(cb, p->fd, p->a.rw.buf, (int)p->a.rw.len, p->a.rw.off);
+		break;
+	case CIO_OP_FSYNC:
+		if (p->a.fsync.flags & CIO_FSYNC_DATA)
+			io_prep_fdsync(cb, p->fd);
+		else
+			io_prep_fsync(cb, p->fd);
+		break;
+	}
+	io_set_eventfd(cb, be->efd);
+	cb->data = req;
+	p->aux = slot;
+	be->pend[be->npend++] = cb;
+}
+
+static void queue(struct aio_backend *be, cio_req *req)
+{
+	if (!be->nfree) {
+		P(req)->iflags |= CIO__IF_LOCALQ;
+		cio__q_push(&be->waitq, req);
+		return;
+	}
+	prep(be, req, be->freel[--be->nfree]);
+}
+
+static void release(struct aio_backend *be, cio_req *req)
+{
+	be->freel[be->nfree++] = P(req)->aux;
+}
+
+static int to_pool(struct cio_loop *loop, cio_req *req)
+{
+	P(req)->where = CIO__W_POOL;
+	loop->stats.pool_jobs++;
+	return cio__pool_submit(loop, req);
+}
+
+static int aio_submit(struct cio_loop *loop, cio_req *req)
+{
+	struct aio_backend *be = BE(loop);
+	struct cio__priv *p = P(req);
+
+	if (p->op == CIO_OP_NOP) {
+		cio__defer(req, 0);
+		return 0;
+	}
+	if (direct(be, p->op, p->fd, p->op == CIO_OP_FSYNC ? 0 : p->a.rw.off)) {
+		queue(be, req);
+		return 0;
+	}
+	if (p->op == CIO_OP_FSYNC)
+		return to_pool(loop, req);
+	/* Buffered files go to the pool, streams to the stream engine. */
+	return cio__stream_submit(loop, req);
+}
+
+/* Hand prepared iocbs to the kernel, as many as it takes. */
+static void flush(struct cio_loop *loop, struct aio_backend *be)
+{
+	while (be->npend) {
+		int ret;
+
+		loop->stats.kernel_enters++;
+		ret = io_submit(be->ctx, (long)be->npend, be->pend);
+		if (ret == -EINTR)
+			continue;
+		if (ret == -EAGAIN) {
+			if (be->inflight)
+				return;   /* after completions free resources */
+			/* Nothing will free anything: run them on the pool. */
+			for (unsigned i = 0; i < be->npend; i++) {
+				cio_req *req = be->pend[i]->data;
+
+				release(be, req);
+				if (to_pool(loop, req) < 0)
+					cio__defer(req, -EAGAIN);
+			}
+			be->npend = 0;
+			return;
+		}
+		if (ret < 0) {
+			/* The first iocb was refused (e.g. -EINVAL for a
+			 * misaligned O_DIRECT transfer): it alone fails. */
+			cio_req *req = be->pend[0]->data;
+
+			release(be, req);
+			cio__defer(req, ret);
+			ret = 1;
+		} else {
+			be->inflight += (unsigned)ret;
+		}
+		be->npend -= (unsigned)ret;
+		memmove(be->pend, be->pend + ret, be->npend * sizeof(*be->pend));
+	}
+}
+
+static void reap(struct cio_loop *loop)
+{
+	struct aio_backend *be = BE(loop);
+	struct timespec zero = { 0, 0 };
+	struct io_event evs[REAP_BATCH];
+	uint64_t cnt;
+	int n;
+
+	if (read(be->efd, &cnt, sizeof(cnt)) < 0) {
+		/* EAGAIN: nothing signalled; look anyway */
+	}
+	do {
+		n = io_getevents(be->ctx, 0, REAP_BATCH, evs, &zero);
+		for (int i = 0; i < n; i++) {
+			cio_req *req = evs[i].data;
+
+			be->inflight--;
+			release(be, req);
+			cio__complete(req, (long)evs[i].res);
+		}
+	} while (n == REAP_BATCH);
+	/* Freed slots go to the requests waiting for one. */
+	while (be->nfree && be->waitq.head) {
+		cio_req *req = cio__q_pop(&be->waitq);
+
+		P(req)->iflags &= ~CIO__IF_LOCALQ;
+		queue(be, req);
+	}
+}
+
+static void aio_event(struct cio_loop *loop, uint64_t tag)
+{
+	if (tag == TAG_AIO)
+		reap(loop);
+}
+
+static int aio_poll(struct cio_loop *loop, bool block)
+{
+	struct aio_backend *be = BE(loop);
+
+	if (be->npend)
+		flush(loop, be);
+	/* Refused iocbs completed just now: do not sleep on them. */
+	return cio__ep_poll(loop, block && !loop->done.head);
+}
+
+static void aio_cancel(struct cio_loop *loop, cio_req *req)
+{
+	struct aio_backend *be = BE(loop);
+	struct cio__priv *p = P(req);
+
+	if (p->iflags & CIO__IF_WAITING) {
+		cio__ep_cancel(loop, req);
+		return;
+	}
+	if (p->iflags & CIO__IF_LOCALQ) {
+		cio__q_remove(&be->waitq, req);
+		p->iflags &= ~CIO__IF_LOCALQ;
+		cio__defer(req, -ECANCELED);
+		return;
+	}
+	for (unsigned i = 0; i < be->npend; i++) {
+		if (be->pend[i]->data != req)
+			continue;
+		/* Prepared but never submitted. */
+		be->npend--;
+		memmove(be->pend + i, be->pend + i + 1,
+			(be->npend - i) * sizeof(*be->pend));
+		release(be, req);
+		cio__defer(req, -ECANCELED);
+		return;
+	}
+	/* In the kernel: Linux AIO cannot cancel file I/O; it completes. */
+}
+
+static void aio_fini(struct cio_loop *loop)
+{
+	struct aio_backend *be = BE(loop);
+
+	if (be->ctx)
+		io_destroy(be->ctx);
+	close(be->efd);
+	cio__ep_fini(&be->ep);
+	free(be->iocbs);
+	free(be->freel);
+	free(be->pend);
+	free(be);
+	loop->be = NULL;
+}
+
+static int aio_init(struct cio_loop *loop, const struct cio_loop_opts *opts)
+{
+	struct aio_backend *be;
+	int ret;
+
+	be = calloc(1, sizeof(*be));
+	if (!be)
+		return -ENOMEM;
+	ret = cio__ep_init(loop, &be->ep);
+	if (ret < 0) {
+		free(be);
+		return ret;
+	}
+	be->ep.on_event = aio_event;
+	loop->be = be;
+	be->nr = opts->entries;
+	be->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	be->iocbs = calloc(be->nr, sizeof(*be->iocbs));
+	be->freel = calloc(be->nr, sizeof(*be->freel));
+	be->pend = calloc(be->nr, sizeof(*be->pend));
+	if (be->efd < 0 || !be->iocbs || !be->freel || !be->pend) {
+		ret = be->efd < 0 ? -errno : -ENOMEM;
+		goto fail;
+	}
+	ret = cio__ep_add(&be->ep, be->efd, TAG_AIO);
+	if (ret < 0)
+		goto fail;
+	for (unsigned i = 0; i < be->nr; i++)
+		be->freel[i] = be->nr - 1 - i;
+	be->nfree = be->nr;
+	/* Without a context (aio-max-nr reached, io_setup forbidden) an aio
+	 * loop asked for by name still serves everything, O_DIRECT on the
+	 * pool; automatic selection moves on to the pool backend instead. */
+	ret = io_setup((int)be->nr, &be->ctx);
+	if (ret < 0) {
+		be->ctx = NULL;
+		if (loop->auto_backend)
+			goto fail;
+	}
+
+	loop->native[CIO_OP_NOP] = CIO__NATIVE;
+	loop->native[CIO_OP_TIMER] = CIO__NATIVE;
+	for (int op = 0; op < CIO_OP__COUNT; op++) {
+		if (aio_op(op))
+			loop->native[op] = CIO__NATIVE;
+		else if (cio__is_stream_op(op))
+			loop->native[op] = CIO__STREAM;
+	}
+	return 0;
+fail:
+	if (be->efd >= 0)
+		close(be->efd);
+	be->efd = -1;
+	cio__ep_fini(&be->ep);
+	free(be->iocbs);
+	free(be->freel);
+	free(be->pend);
+	free(be);
+	loop->be = NULL;
+	return ret;
+}
+
+static const char *aio_op_path(const struct cio_loop *loop, int op, int fd)
+{
+	const struct aio_backend *be = BE(loop);
+	struct stat st;
+
+	if (!aio_op(op))
+		return "epoll";        /* nops, timers, streams */
+	if (direct(be, op, fd, 0))
+		return "aio";
+	if (op == CIO_OP_FSYNC || fstat(fd, &st) < 0 || S_ISREG(st.st_mode) ||
+	    S_ISBLK(st.st_mode) || S_ISDIR(st.st_mode))
+		return "pool";
+	return "epoll";
+}
+
+const struct cio__backend_ops cio__backend_aio = {
+	.name    = "aio",
+	.init    = aio_init,
+	.fini    = aio_fini,
+	.submit  = aio_submit,
+	.cancel  = aio_cancel,
+	.wait    = cio__ep_wait,
+	.poll    = aio_poll,
+	.kick    = cio__ep_kick,
+	.loop_fd = cio__ep_loop_fd,
+	.op_path = aio_op_path,
+};
