@@ -128,9 +128,9 @@ static void probe_ops(struct cio_loop *loop, struct uring_backend *be)
 		 * for long: streams to the stream engine, files to the pool. */
 		loop->native[op] = (cio__is_stream_op(op) ? CIO__STREAM : CIO__POOL) |
 				   CIO__FB;
-		/* Without a probe (before 5.6) only the first opcodes exist. */
-		if (probe ? !io_uring_opcode_supported(probe, opcode)
-			  : opcode > IORING_OP_TIMEOUT)
+		/* Without a probe (before 5.6) we cannot tell which exist:
+		 * mark all missing, and init gives the ring up. */
+		if (!probe || !io_uring_opcode_supported(probe, opcode))
 			continue;
 		/* Timers are the core's: the debug knob leaves them. */
 		if (op != CIO_OP_TIMER && cio__debug_no_op(op))
