@@ -1200,6 +1200,7 @@ START_TEST(op_path_per_variant)
 	struct cio_stats s0, s1, s2;
 	const char *want;
 	uint64_t want_fb;
+	bool fb_counted = true;
 	struct op o;
 	int fd2;
 
@@ -1207,9 +1208,14 @@ START_TEST(op_path_per_variant)
 	if (!strcmp(t_variant, "uring")) {
 		want = "ring";
 		want_fb = 0;
-	} else if (!strcmp(t_variant, "pool") || !strcmp(t_variant, "uring-fallback")) {
+	} else if (!strcmp(t_variant, "uring-fallback")) {
 		want = "pool";
 		want_fb = 1;
+	} else if (!strcmp(t_variant, "aio") || !strcmp(t_variant, "pool")) {
+		/* A buffered file: aio sends it to the pool as pool does. */
+		want = "pool";
+		want_fb = 0;
+		fb_counted = false;
 	} else {
 		ck_abort_msg("unknown variant %s", t_variant);
 		return;
@@ -1231,7 +1237,9 @@ START_TEST(op_path_per_variant)
 	ck_assert_uint_eq(s1.submitted - s0.submitted, 1);
 	ck_assert_uint_eq(s1.completed - s0.completed, 1);
 	ck_assert_uint_eq(s1.pool_jobs - s0.pool_jobs, !strcmp(want, "pool"));
-	if (strcmp(t_variant, "pool"))
+	/* fallbacks counts work uring lacks; on aio and pool the pool is the
+	 * plan for buffered files, which this test leaves unasserted. */
+	if (fb_counted)
 		ck_assert_uint_eq(s1.fallbacks - s0.fallbacks, want_fb);
 	if (!strcmp(t_variant, "uring-fallback"))
 		ck_assert_uint_gt(s1.fallbacks, 0);
@@ -1241,7 +1249,7 @@ START_TEST(op_path_per_variant)
 	ck_assert_int_ge(fd2, 0);
 	ck_assert_int_eq(cio_loop_stats(loop, &s2), 0);
 	ck_assert_uint_eq(s2.pool_jobs - s1.pool_jobs, !strcmp(want, "pool"));
-	if (strcmp(t_variant, "pool"))
+	if (fb_counted)
 		ck_assert_uint_eq(s2.fallbacks - s1.fallbacks, want_fb);
 	memset(buf, 0, sizeof(buf));
 	ck_assert_int_eq(RUN(&o, cio_read(loop, &o.req, fd2, buf, sizeof(buf), -1, op_cb)),

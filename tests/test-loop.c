@@ -368,13 +368,19 @@ START_TEST(op_path_answers)
 	if (!strcmp(t_variant, "uring")) {
 		ck_assert_str_eq(cio_op_path(loop, CIO_OP_READ, fd), "ring");
 		ck_assert_str_eq(cio_op_path(loop, CIO_OP_TIMER, -1), "ring");
-	} else if (!strcmp(t_variant, "pool")) {
+	} else if (!strcmp(t_variant, "aio") || !strcmp(t_variant, "pool")) {
+		/* A buffered file: the pool on both (aio takes O_DIRECT only). */
 		ck_assert_str_eq(cio_op_path(loop, CIO_OP_READ, fd), "pool");
+		ck_assert_str_eq(cio_op_path(loop, CIO_OP_FSYNC, fd), "pool");
+		ck_assert_str_eq(cio_op_path(loop, CIO_OP_OPENAT, fd), "pool");
 		ck_assert_str_eq(cio_op_path(loop, CIO_OP_TIMER, -1), "epoll");
-	} else {
+		ck_assert_str_eq(cio_op_path(loop, CIO_OP_NOP, -1), "epoll");
+	} else if (!strcmp(t_variant, "uring-fallback")) {
 		ck_assert_str_eq(cio_op_path(loop, CIO_OP_READ, fd), "pool");
 		ck_assert_str_eq(cio_op_path(loop, CIO_OP_OPENAT, fd), "pool");
 		ck_assert_str_eq(cio_op_path(loop, CIO_OP_TIMER, -1), "ring");
+	} else {
+		ck_abort_msg("unknown variant %s", t_variant);
 	}
 	close(fd);
 	t_tmpdir_rm(dir);

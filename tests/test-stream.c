@@ -1074,8 +1074,8 @@ static void check_path(cio_loop *loop, int op, int fd, const char *want,
 			      !strcmp(p, "pool"), "%s, op %d: \"%s\"", what, op, p);
 }
 
-/* Streams wait for readiness (epoll) on the pool backend, files go to the
- * pool; on io_uring everything is on the ring. */
+/* Streams wait for readiness (epoll) on the aio and pool backends, buffered
+ * files go to the pool; on io_uring everything is on the ring. */
 START_TEST(op_path_streams)
 {
 	static const int sock_ops[] = {
@@ -1100,7 +1100,8 @@ START_TEST(op_path_streams)
 	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
 	if (!strcmp(t_variant, "uring")) {
 		stream_want = file_want = "ring";
-	} else if (!strcmp(t_variant, "pool")) {
+	} else if (!strcmp(t_variant, "aio") || !strcmp(t_variant, "pool")) {
+		/* aio is pool's epoll for streams, and f is buffered. */
 		stream_want = "epoll";
 		file_want = "pool";
 	} else if (!strcmp(t_variant, "uring-fallback")) {
