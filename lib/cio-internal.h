@@ -196,6 +196,7 @@ extern const struct cio__backend_ops cio__backend_pool;
  * CIO__EP_TAG_USER on, reported through on_event. */
 #define CIO__EP_TAG_USER 16u
 struct cio__fdwait;
+struct cio__fdinfo;
 struct cio__ep {
 	int      epfd;
 	bool     tfd_watched;  /* the loop's timerfd is in epfd */
@@ -238,6 +239,10 @@ struct cio_loop {
 	bool             remote_signaled;
 	atomic_uint_fast64_t nposted;       /* posted, callback not yet run */
 
+	/* direct.c: what this loop learned of fds' O_DIRECT flags */
+	struct cio__fdinfo *fdinfo;
+	unsigned         nfdinfo;
+
 	struct cio_stats stats;
 };
 
@@ -270,8 +275,17 @@ const char *cio__stream_path(const struct cio_loop *loop, int op, int fd);
 bool cio__is_stream_op(int op);   /* one the stream engine can run */
 uint32_t cio__stream_events(const cio_req *req);  /* what it waits for */
 
+/* direct.c: O_DIRECT alignment, checked the same way on every backend */
+int  cio__check_direct(struct cio_loop *loop, int op, int fd, const void *buf,
+		       uint64_t len, int64_t off);   /* 0 or -EINVAL */
+void cio__fd_forget(struct cio_loop *loop, int fd);
+void cio__fd_free(struct cio_loop *loop);
+
 /* core */
 int  cio__submit(struct cio_loop *loop, cio_req *req, int op, int fd, cio_cb cb);
+/* Accept req, but with its result already known: res in the callback. */
+int  cio__submit_done(struct cio_loop *loop, cio_req *req, int op, int fd,
+		      cio_cb cb, int64_t res);
 void cio__complete(cio_req *req, int64_t res);  /* run the final callback now */
 void cio__complete_flags(cio_req *req, int64_t res, uint32_t flags);
 void cio__defer(cio_req *req, int64_t res);     /* run it on the next pass */

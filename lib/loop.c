@@ -199,6 +199,7 @@ CIO_API int cio_loop_free(cio_loop *loop)
 		return -EBUSY;
 	loop->ops->fini(loop);
 	cio__timers_free(loop);
+	cio__fd_free(loop);
 	/* Take the lock once more: a pool worker that pushed our last
 	 * completion writes the eventfd while holding it. */
 	pthread_mutex_lock(&loop->remote_lock);
@@ -207,6 +208,12 @@ CIO_API int cio_loop_free(cio_loop *loop)
 	close(loop->wakefd);
 	free(loop);
 	return 0;
+}
+
+/* A new fd of this number: what the loop knew of the old one is void. */
+static inline bool gives_fd(int op)
+{
+	return op == CIO_OP_OPENAT || op == CIO_OP_ACCEPT || op == CIO_OP_SOCKET;
 }
 
 /* The one place a final callback runs. req leaves the pending list, its
@@ -231,6 +238,8 @@ void cio__complete_flags(cio_req *req, int64_t res, uint32_t flags)
 	}
 	if (p->op == CIO_OP_RECV_POOL)
 		p->a.rp.pool->users--;
+	else if (cio__unlikely(res >= 0 && gives_fd(p->op)))
+		cio__fd_forget(loop, (int)res);
 	loop->stats.completed++;
 	loop->ncallbacks++;
 	req->res = res;
@@ -247,6 +256,8 @@ void cio__complete(cio_req *req, int64_t res)
 
 void cio__deliver_more(cio_req *req, int64_t res, uint32_t flags)
 {
+	if (res >= 0 && gives_fd(P(req)->op))
+		cio__fd_forget(P(req)->loop, (int)res);
 	P(req)->loop->ncallbacks++;
 	req->res = res;
 	req->flags = flags | CIO_F_MORE;
@@ -443,10 +454,9 @@ CIO_API int cio_post(cio_loop *loop, cio_req *req, cio_cb cb)
 /* Submission, the one door every operation goes through (called by req.c
  * after argument checks): mark the request pending, then let the backend
  * run it natively or send it to the pool. */
-int cio__submit(struct cio_loop *loop, cio_req *req, int op, int fd, cio_cb cb)
+static void track(struct cio_loop *loop, cio_req *req, int op, int fd, cio_cb cb)
 {
 	struct cio__priv *p = P(req);
-	int ret;
 
 	p->cb = cb;
 	p->loop = loop;
@@ -460,7 +470,32 @@ int cio__submit(struct cio_loop *loop, cio_req *req, int op, int fd, cio_cb cb)
 		P(loop->pending)->iprev = req;
 	loop->pending = req;
 	loop->npending++;
+}
 
+static void accepted(struct cio_loop *loop)
+{
+	loop->stats.submitted++;
+	if (cio__unlikely(loop->exported) && !loop->running)
+		kick(loop);
+}
+
+int cio__submit_done(struct cio_loop *loop, cio_req *req, int op, int fd,
+		     cio_cb cb, int64_t res)
+{
+	track(loop, req, op, fd, cb);
+	cio__defer(req, res);
+	accepted(loop);
+	return 0;
+}
+
+int cio__submit(struct cio_loop *loop, cio_req *req, int op, int fd, cio_cb cb)
+{
+	struct cio__priv *p = P(req);
+	int ret;
+
+	track(loop, req, op, fd, cb);
+	if (op == CIO_OP_CLOSE)
+		cio__fd_forget(loop, fd);
 	if (op == CIO_OP_TIMER) {
 		p->where = CIO__W_TIMER;
 		ret = cio__timers_add(loop, req);
@@ -491,9 +526,7 @@ int cio__submit(struct cio_loop *loop, cio_req *req, int op, int fd, cio_cb cb)
 		p->where = CIO__W_NONE;
 		return ret;
 	}
-	loop->stats.submitted++;
-	if (cio__unlikely(loop->exported) && !loop->running)
-		kick(loop);
+	accepted(loop);
 	return 0;
 }
 
@@ -562,6 +595,8 @@ CIO_API int cio_cancel_fd(cio_loop *loop, int fd)
 		return -EINVAL;
 	if (fd < 0)
 		return 0;
+	/* The caller is about to close fd: a new one may take its number. */
+	cio__fd_forget(loop, fd);
 	for (cio_req *req = loop->pending; req; req = P(req)->inext) {
 		if (!uses_fd(req, fd) || P(req)->where == CIO__W_DONE ||
 		    (P(req)->iflags & CIO__IF_CANCELED))

@@ -72,7 +72,13 @@ static int submit_rw(struct cio_loop *loop, cio_req *req, int op, int fd,
 		     void *buf, uint64_t len, int64_t off, cio_cb cb)
 {
 	struct cio__priv *p = P(req);
+	int ret;
 
+	/* An O_DIRECT transfer the file cannot take fails the same way on
+	 * every backend, in its callback, as the kernel's refusal would. */
+	ret = cio__check_direct(loop, op, fd, buf, len, off);
+	if (cio__unlikely(ret))
+		return cio__submit_done(loop, req, op, fd, cb, ret);
 	p->a.rw.buf = buf;
 	p->a.rw.len = len;
 	p->a.rw.off = off;

@@ -935,6 +935,102 @@ START_TEST(buffered_and_direct_paths)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* The library's own rule, from STATX_DIOALIGN: it refuses what the file
+ * cannot take even where the kernel never looks (a read at EOF returns 0
+ * before any alignment check), and it is not fooled by an fd number that
+ * was closed and reused behind its back. */
+
+#define EOF_LEN  (4 * BLK)
+#define EOF_SEED 57
+
+/* Reopen name on fd's number (dup2), buffered or O_DIRECT. */
+static void reopen_as(int dfd, const char *name, int fd, bool direct)
+{
+	int nfd = openat(dfd, name, O_RDWR | O_CLOEXEC | (direct ? O_DIRECT : 0));
+
+	ck_assert_int_ge(nfd, 0);
+	if (nfd != fd) {
+		ck_assert_int_eq(dup2(nfd, fd), fd);
+		ck_assert_int_eq(close(nfd), 0);
+	}
+	ck_assert_int_eq(!!(t_getfl(fd) & O_DIRECT), direct);
+}
+
+START_TEST(library_rule_and_fd_reuse)
+{
+	cio_loop *loop = t_loop_new();
+	char *dir = t_tmpdir();
+	int dfd = t_dirfd(dir);
+	int bfd = t_mkfile(dfd, "f", EOF_LEN, EOF_SEED);
+	uint8_t *buf = aligned_alloc_or_die(2 * BLK);
+	struct op o;
+	ssize_t kr;
+	int fd;
+
+	op_init(&o);
+	ck_assert_int_eq(fsync(bfd), 0);
+	fd = open_direct(dfd, "f", O_RDWR);
+	if (fd == -EINVAL) {
+		free(buf);
+		close(bfd);
+		close(dfd);
+		t_tmpdir_rm(dir);
+		t_loop_free(loop);
+		T_SKIP("the file system under $TMPDIR refuses O_DIRECT");
+	}
+	ck_assert_int_ge(fd, 0);
+
+	/* At EOF the kernel answers 0 to any length; the library holds the
+	 * transfer to the alignment statx reports, as everywhere else. */
+	kr = pread(fd, buf, 100, EOF_LEN);
+	printf("library_rule [%s]: the kernel answers %zd to a 100-byte O_DIRECT "
+	       "read at EOF\n", t_variant, kr);
+	ck_assert_int_eq(RUN(&o, cio_read(loop, &o.req, fd, buf, 100, EOF_LEN, op_cb)),
+			 -EINVAL);
+	ck_assert_int_eq(RUN(&o, cio_read(loop, &o.req, fd, buf + 1, BLK, EOF_LEN,
+					  op_cb)), -EINVAL);
+	/* Aligned at EOF: 0, and aligned inside: the bytes. */
+	ck_assert_int_eq(RUN(&o, cio_read(loop, &o.req, fd, buf, BLK, EOF_LEN, op_cb)), 0);
+	ck_assert_int_eq(RUN(&o, cio_read(loop, &o.req, fd, buf, BLK, BLK, op_cb)), BLK);
+	ck_assert(t_check(buf, BLK, EOF_SEED, BLK));
+
+	/* The number now names a buffered file, swapped in by dup2 behind
+	 * the loop's back: a misaligned read is no longer refused. */
+	reopen_as(dfd, "f", fd, false);
+	memset(buf, 0, 2 * BLK);
+	ck_assert_int_eq(RUN(&o, cio_read(loop, &o.req, fd, buf + 1, 100, 7, op_cb)), 100);
+	ck_assert(t_check(buf + 1, 100, EOF_SEED, 7));
+
+	/* And back to O_DIRECT, closed through the loop first: the loop
+	 * forgets what it knew and applies the rule again. */
+	ck_assert_int_eq(RUN(&o, cio_close(loop, &o.req, fd, op_cb)), 0);
+	ck_assert_int_eq(fcntl(fd, F_GETFD), -1);
+	reopen_as(dfd, "f", fd, true);
+	ck_assert_int_eq(RUN(&o, cio_read(loop, &o.req, fd, buf, 100, EOF_LEN, op_cb)),
+			 -EINVAL);
+
+	/* Buffered again, then an O_DIRECT open through the loop that takes
+	 * the same number: the new fd is learned afresh. */
+	reopen_as(dfd, "f", fd, false);
+	ck_assert_int_eq(RUN(&o, cio_read(loop, &o.req, fd, buf, 100, EOF_LEN, op_cb)), 0);
+	ck_assert_int_eq(close(fd), 0);
+	ck_assert_int_eq(RUN(&o, cio_openat(loop, &o.req, dfd, "f",
+					    O_RDWR | O_DIRECT | O_CLOEXEC, 0, op_cb)), fd);
+	ck_assert_int_eq(RUN(&o, cio_read(loop, &o.req, fd, buf, 100, EOF_LEN, op_cb)),
+			 -EINVAL);
+	ck_assert_int_eq(RUN(&o, cio_write(loop, &o.req, fd, buf, BLK, 3 * BLK + 100,
+					   op_cb)), -EINVAL);
+
+	ck_assert_int_eq(close(fd), 0);
+	ck_assert_int_eq(close(bfd), 0);
+	free(buf);
+	close(dfd);
+	t_loop_free(loop);
+	t_tmpdir_rm(dir);
+}
+END_TEST
+
 static Suite *direct_suite(void)
 {
 	Suite *s = suite_create("direct");
@@ -948,6 +1044,7 @@ static Suite *direct_suite(void)
 	tc = tcase_create("align");
 	tcase_set_timeout(tc, T_TIMEOUT);
 	tcase_add_test(tc, misaligned_gives_einval);
+	tcase_add_test(tc, library_rule_and_fd_reuse);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("path");
