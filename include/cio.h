@@ -52,7 +52,9 @@ typedef void (*cio_cb)(cio_req *req);
 struct cio_req {
 	/* set by the caller before submitting; the library never changes them */
 	void     *data;        /* user pointer */
-	uint64_t  timeout_ns;  /* reserved for per-operation deadlines: must be 0 */
+	uint64_t  timeout_ns;  /* 0: none; else the operation ends with
+	                          -ETIMEDOUT if not done this long after
+	                          submission (not with CIO_MULTISHOT) */
 	uint32_t  opts;        /* request options, CIO_* below; 0 for none */
 	/* set by the library before each callback */
 	uint32_t  flags;       /* CIO_F_* */
@@ -67,8 +69,20 @@ struct cio_req {
 #define CIO_F_BUF   (1u << 1)   /* req->buf points into a provided-buffer pool */
 
 /* Request options (req->opts). */
+#define CIO_ALL       (1u << 0)  /* read, write, readv, writev, recv, send,
+                                    sendfile: go on after a short transfer
+                                    until all is moved, EOF or an error;
+                                    see cio_transferred() */
+#define CIO_LINK      (1u << 1)  /* the next request submitted on this loop
+                                    starts only once this one succeeds; if
+                                    it fails, that one ends with -ECANCELED */
+#define CIO_FIXED_BUF (1u << 2)  /* read, write: buf lies inside a buffer
+                                    registered with cio_register_buffers */
 #define CIO_MULTISHOT (1u << 3)  /* accept, recv_pool: keep delivering until
                                     cancelled or an error (CIO_F_MORE) */
+#define CIO_ZEROCOPY  (1u << 4)  /* send, sendmsg: zero-copy where the
+                                    backend can; the one callback runs once
+                                    the buffer may be reused */
 
 /* cio_run() modes. */
 enum {
@@ -78,7 +92,8 @@ enum {
 };
 
 /* cio_loop_opts.flags */
-#define CIO_LOOP_SQPOLL (1u << 0)  /* reserved: kernel submission thread */
+#define CIO_LOOP_SQPOLL (1u << 0)  /* io_uring: a kernel thread polls the
+                                     submission queue (ignored elsewhere) */
 
 /* cio_fsync() flags */
 #define CIO_FSYNC_DATA  (1u << 0)  /* fdatasync semantics */
@@ -120,8 +135,8 @@ enum {
 struct cio_loop_opts {
 	unsigned    entries;           /* queue size hint; 0 = default (256) */
 	unsigned    flags;             /* CIO_LOOP_* */
-	unsigned    sqpoll_idle_ms;    /* 0 = default */
-	const char *backend;           /* NULL or "auto", "uring", "pool" */
+	unsigned    sqpoll_idle_ms;    /* SQPOLL thread idles out after; 0 = 100 */
+	const char *backend;           /* NULL or "auto", "uring", "aio", "pool" */
 	unsigned    pool_max_threads;  /* 0 = default (64, or env CIO_POOL_MAX) */
 };
 
@@ -135,7 +150,8 @@ struct cio_stats {
 	uint64_t fallbacks;      /* requests sent to the pool because the backend lacks the op */
 	uint64_t cq_overflows;   /* times the kernel reported a completion-queue overflow */
 	uint64_t sq_full;        /* submissions queued in user space because the SQ was full */
-	uint64_t reserved[7];
+	uint64_t timeouts;       /* operations whose deadline (timeout_ns) passed */
+	uint64_t reserved[6];
 };
 
 /* Library version string "MAJOR.MINOR.PATCH". Never fails. */
@@ -149,7 +165,7 @@ CIO_API int cio_loop_free(cio_loop *loop);
 CIO_API int cio_run(cio_loop *loop, int mode);
 /* Make the running (or next) cio_run() return soon. Never fails. */
 CIO_API void cio_stop(cio_loop *loop);
-/* The backend in use: "uring" or "pool". Never fails. */
+/* The backend in use: "uring", "uring+sqpoll", "aio" or "pool". */
 CIO_API const char *cio_backend(const cio_loop *loop);
 /* How op on fd would run now: "ring", "epoll" or "pool"; NULL for a bad op. */
 CIO_API const char *cio_op_path(const cio_loop *loop, int op, int fd);
@@ -159,6 +175,10 @@ CIO_API int cio_loop_fd(cio_loop *loop);
 CIO_API int cio_post(cio_loop *loop, cio_req *req, cio_cb cb);
 /* Copy the loop's counters into *out. Returns 0 or -EINVAL. */
 CIO_API int cio_loop_stats(const cio_loop *loop, struct cio_stats *out);
+/* Bytes the request's last operation moved: res when res >= 0; with
+ * CIO_ALL after an error, what moved before it (else 0). Valid from its
+ * final callback until the request is submitted again. Never fails. */
+CIO_API int64_t cio_transferred(const cio_req *req);
 
 /*
  * Operations. Each returns 0 when accepted (cb runs exactly once later) or
@@ -241,6 +261,18 @@ CIO_API int cio_bufpool_new(cio_loop *loop, cio_bufpool **poolp, unsigned count,
 			    size_t size);
 CIO_API void cio_bufpool_put(cio_bufpool *pool, void *buf);
 CIO_API int cio_bufpool_free(cio_bufpool *pool);
+
+/*
+ * Registered buffers: memory the kernel maps once (io_uring READ_FIXED /
+ * WRITE_FIXED) for reads and writes with CIO_FIXED_BUF. One set per loop.
+ * Returns 0 or -errno (-EBUSY: a set is registered; -ENOMEM: the memlock
+ * limit refuses it). Elsewhere than io_uring the set is only checked.
+ */
+CIO_API int cio_register_buffers(cio_loop *loop, const struct iovec *iov,
+				 unsigned n);
+/* Returns 0, -ENXIO if none are registered, -EBUSY while a CIO_FIXED_BUF
+ * request is pending. */
+CIO_API int cio_unregister_buffers(cio_loop *loop);
 
 /* A timer: res = 0 when it fires ns nanoseconds after submission. */
 CIO_API int cio_timer(cio_loop *loop, cio_req *req, uint64_t ns, cio_cb cb);

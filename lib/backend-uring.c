@@ -46,7 +46,19 @@ struct uring_backend {
 	bool             tfd_armed;
 	bool             ms_accept;  /* multishot accept (5.19) */
 	bool             ms_recv;    /* multishot recv (6.0) */
+	bool             send_zc;    /* IORING_OP_SEND_ZC (6.0) */
+	bool             sendmsg_zc; /* IORING_OP_SENDMSG_ZC (6.1) */
+	bool             sqpoll;
+	struct uring_backend *sq_next;   /* the process's SQPOLL rings */
 };
+
+/* SQPOLL rings of this process, so a new one attaches to the kernel SQ
+ * thread of an existing one (IORING_SETUP_ATTACH_WQ) instead of starting
+ * another: one thread polls for all of them. */
+static pthread_mutex_t sq_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct uring_backend *sq_rings;
+
+#define DEFAULT_SQPOLL_IDLE_MS 100u
 
 /* A provided-buffer pool's ring, registered with the kernel. */
 struct uring_bufring {
@@ -139,10 +151,68 @@ static void probe_ops(struct cio_loop *loop, struct uring_backend *be)
 			continue;
 		loop->native[op] = CIO__NATIVE;
 	}
-	if (probe)
+	if (probe) {
+		be->send_zc = io_uring_opcode_supported(probe, IORING_OP_SEND_ZC);
+		be->sendmsg_zc = io_uring_opcode_supported(probe, IORING_OP_SENDMSG_ZC);
 		io_uring_free_probe(probe);
+	}
 	be->ms_accept = kernel_at_least(5, 19);
 	be->ms_recv = kernel_at_least(6, 0);
+}
+
+static void uring_fini(struct cio_loop *loop)
+{
+	struct uring_backend *be = BE(loop);
+
+	if (be->sqpoll) {
+		pthread_mutex_lock(&sq_lock);
+		for (struct uring_backend **pp = &sq_rings; *pp; pp = &(*pp)->sq_next) {
+			if (*pp == be) {
+				*pp = be->sq_next;
+				break;
+			}
+		}
+		io_uring_queue_exit(&be->ring);
+		pthread_mutex_unlock(&sq_lock);
+	} else {
+		io_uring_queue_exit(&be->ring);
+	}
+	free(be);
+	loop->be = NULL;
+	loop->name = NULL;
+}
+
+/* The ring, with the most the kernel takes of: a CQ twice the SQ (absorbs
+ * bursts), SUBMIT_ALL (5.18: go on past an SQE that fails at submission),
+ * and for SQPOLL, the SQ thread of another ring of ours. */
+static int setup_ring(struct uring_backend *be, const struct cio_loop_opts *opts,
+		      struct io_uring_params *params)
+{
+	static const unsigned extra[] = {
+		IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL, 0,
+	};
+	int ret = -EINVAL;
+
+	for (size_t i = 0; i < sizeof(extra) / sizeof(extra[0]); i++) {
+		for (int attach = !!(be->sqpoll && sq_rings); attach >= 0; attach--) {
+			memset(params, 0, sizeof(*params));
+			params->flags = extra[i];
+			params->cq_entries = opts->entries * 2;
+			if (be->sqpoll) {
+				params->flags |= IORING_SETUP_SQPOLL;
+				params->sq_thread_idle = opts->sqpoll_idle_ms ?
+					opts->sqpoll_idle_ms : DEFAULT_SQPOLL_IDLE_MS;
+			}
+			if (attach) {
+				params->flags |= IORING_SETUP_ATTACH_WQ;
+				params->wq_fd = (uint32_t)sq_rings->ring.ring_fd;
+			}
+			ret = io_uring_queue_init_params(opts->entries, &be->ring, params);
+			if (ret != -EINVAL)
+				return ret;
+		}
+	}
+	return ret;
 }
 
 static int uring_init(struct cio_loop *loop, const struct cio_loop_opts *opts)
@@ -154,41 +224,33 @@ static int uring_init(struct cio_loop *loop, const struct cio_loop_opts *opts)
 	be = calloc(1, sizeof(*be));
 	if (!be)
 		return -ENOMEM;
-	memset(&params, 0, sizeof(params));
-	/* A CQ twice the SQ absorbs bursts; SUBMIT_ALL (5.18) keeps going past
-	 * an SQE that fails at submission. */
-	params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
-	params.cq_entries = opts->entries * 2;
-	ret = io_uring_queue_init_params(opts->entries, &be->ring, &params);
-	if (ret == -EINVAL) {
-		memset(&params, 0, sizeof(params));
-		ret = io_uring_queue_init_params(opts->entries, &be->ring, &params);
+	be->sqpoll = opts->flags & CIO_LOOP_SQPOLL;
+	if (be->sqpoll)
+		pthread_mutex_lock(&sq_lock);
+	ret = setup_ring(be, opts, &params);
+	if (be->sqpoll) {
+		if (ret == 0) {
+			be->sq_next = sq_rings;
+			sq_rings = be;
+		}
+		pthread_mutex_unlock(&sq_lock);
 	}
 	if (ret < 0) {
 		free(be);
 		return ret;
 	}
+	if (be->sqpoll)
+		loop->name = "uring+sqpoll";
 	be->nodrop = params.features & IORING_FEAT_NODROP;
 	be->cq_entries = params.cq_entries;
 	loop->be = be;
 	probe_ops(loop, be);
 	if (loop->native[CIO_OP_TIMER] != CIO__NATIVE) {
 		/* Too old to be worth it: let auto selection take the pool. */
-		io_uring_queue_exit(&be->ring);
-		free(be);
-		loop->be = NULL;
+		uring_fini(loop);
 		return -ENOSYS;
 	}
 	return 0;
-}
-
-static void uring_fini(struct cio_loop *loop)
-{
-	struct uring_backend *be = BE(loop);
-
-	io_uring_queue_exit(&be->ring);
-	free(be);
-	loop->be = NULL;
 }
 
 static void prep(struct io_uring_sqe *sqe, cio_req *req)
@@ -207,12 +269,24 @@ static void prep(struct io_uring_sqe *sqe, cio_req *req)
 		io_uring_prep_nop(sqe);
 		break;
 	case CIO_OP_READ:
-		io_uring_prep_read(sqe, fd, p->a.rw.buf, (unsigned)p->a.rw.len,
-				   (uint64_t)p->a.rw.off);
+		if (req->opts & CIO_FIXED_BUF)
+			io_uring_prep_read_fixed(sqe, fd, p->a.rw.buf, p->a.rw.len,
+						 (uint64_t)p->a.rw.off,
+						 cio__fixed_index(p->loop, p->a.rw.buf,
+								  p->a.rw.len));
+		else
+			io_uring_prep_read(sqe, fd, p->a.rw.buf, p->a.rw.len,
+					   (uint64_t)p->a.rw.off);
 		break;
 	case CIO_OP_WRITE:
-		io_uring_prep_write(sqe, fd, p->a.rw.buf, (unsigned)p->a.rw.len,
-				    (uint64_t)p->a.rw.off);
+		if (req->opts & CIO_FIXED_BUF)
+			io_uring_prep_write_fixed(sqe, fd, p->a.rw.buf, p->a.rw.len,
+						  (uint64_t)p->a.rw.off,
+						  cio__fixed_index(p->loop, p->a.rw.buf,
+								   p->a.rw.len));
+		else
+			io_uring_prep_write(sqe, fd, p->a.rw.buf, p->a.rw.len,
+					    (uint64_t)p->a.rw.off);
 		break;
 	case CIO_OP_READV:
 		io_uring_prep_readv(sqe, fd, p->a.rw.buf, (unsigned)p->a.rw.len,
@@ -276,13 +350,23 @@ static void prep(struct io_uring_sqe *sqe, cio_req *req)
 		io_uring_prep_recv(sqe, fd, p->a.msg.buf, p->a.msg.len, p->a.msg.flags);
 		break;
 	case CIO_OP_SEND:
-		io_uring_prep_send(sqe, fd, p->a.msg.buf, p->a.msg.len, p->a.msg.flags);
+		if ((req->opts & CIO_ZEROCOPY) && BE(p->loop)->send_zc)
+			io_uring_prep_send_zc(sqe, fd, p->a.msg.buf, p->a.msg.len,
+					      p->a.msg.flags, 0);
+		else
+			io_uring_prep_send(sqe, fd, p->a.msg.buf, p->a.msg.len,
+					   p->a.msg.flags);
 		break;
 	case CIO_OP_RECVMSG:
 		io_uring_prep_recvmsg(sqe, fd, p->a.msg.buf, (unsigned)p->a.msg.flags);
 		break;
 	case CIO_OP_SENDMSG:
-		io_uring_prep_sendmsg(sqe, fd, p->a.msg.buf, (unsigned)p->a.msg.flags);
+		if ((req->opts & CIO_ZEROCOPY) && BE(p->loop)->sendmsg_zc)
+			io_uring_prep_sendmsg_zc(sqe, fd, p->a.msg.buf,
+						 (unsigned)p->a.msg.flags);
+		else
+			io_uring_prep_sendmsg(sqe, fd, p->a.msg.buf,
+					      (unsigned)p->a.msg.flags);
 		break;
 	case CIO_OP_SHUTDOWN:
 		io_uring_prep_shutdown(sqe, fd, p->a.shut.how);
@@ -484,6 +568,19 @@ static void handle_cqe(struct cio_loop *loop, struct uring_backend *be,
 		P(req)->iflags |= CIO__IF_WAITING;
 		uring_submit(loop, req);
 		return;
+	}
+	if (cio__unlikely(req->opts & CIO_ZEROCOPY)) {
+		/* Zero-copy send: the result comes first (F_MORE), then a
+		 * notification once the kernel no longer reads the buffer.
+		 * The caller hears once, after both. */
+		if (cflags & IORING_CQE_F_NOTIF) {
+			cio__complete(req, req->res);
+			return;
+		}
+		if (more) {
+			req->res = res;
+			return;
+		}
 	}
 	switch (P(req)->op) {
 	case CIO_OP_RECV_POOL:
@@ -699,6 +796,18 @@ static void uring_kick(struct cio_loop *loop)
 	}
 }
 
+static int uring_register_buffers(struct cio_loop *loop, const struct iovec *iov,
+				  unsigned n)
+{
+	/* -ENOMEM where RLIMIT_MEMLOCK does not cover the pages. */
+	return io_uring_register_buffers(&BE(loop)->ring, iov, n);
+}
+
+static void uring_unregister_buffers(struct cio_loop *loop)
+{
+	io_uring_unregister_buffers(&BE(loop)->ring);
+}
+
 static int uring_loop_fd(struct cio_loop *loop)
 {
 	return BE(loop)->ring.ring_fd;
@@ -723,5 +832,7 @@ const struct cio__backend_ops cio__backend_uring = {
 	.poll    = uring_poll,
 	.kick    = uring_kick,
 	.loop_fd = uring_loop_fd,
+	.register_buffers   = uring_register_buffers,
+	.unregister_buffers = uring_unregister_buffers,
 	.op_path = uring_op_path,
 };

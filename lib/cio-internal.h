@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "cio.h"
 
@@ -34,6 +35,7 @@ enum {
 	CIO__W_POOL,      /* queued on or running in the thread pool */
 	CIO__W_DONE,      /* result known, on the loop's done list */
 	CIO__W_REMOTE,    /* posted from another thread, or finished by the pool */
+	CIO__W_HELD,      /* CIO_LINK: waits for the request before it */
 };
 
 /* iflags */
@@ -49,28 +51,44 @@ enum {
 #define CIO__IF_STREAMJOB (1u << 8)  /* stream: the pool result comes back to
                                         the stream engine, not the callback */
 #define CIO__IF_STARTED   (1u << 9)  /* connect in progress / multishot armed */
+#define CIO__IF_TIMEDOUT  (1u << 10) /* its deadline passed: -ECANCELED reads
+                                        -ETIMEDOUT; a timer fires -ETIMEDOUT */
+#define CIO__IF_HASNEXT   (1u << 11) /* CIO_LINK: a request waits on this one */
+#define CIO__IF_VECSTEP   (1u << 12) /* CIO_ALL: the rest of one element of a
+                                        vector, run as a plain read/write */
+#define CIO__IF_CONT      (1u << 13) /* CIO_ALL: a continuation step */
+/* What the core keeps across the steps of one request; the rest is the
+ * backends' and the stream engine's, cleared before each step. */
+#define CIO__IF_CORE (CIO__IF_CANCELED | CIO__IF_TIMEDOUT | CIO__IF_HASNEXT | \
+		      CIO__IF_VECSTEP | CIO__IF_CONT)
 
 /* The private part of cio_req: must fit in cio_req.cio__private. */
 struct cio__priv {
 	cio_cb           cb;
 	struct cio_loop *loop;
 	cio_req         *qnext;          /* one FIFO at a time: local, pool, done, remote */
-	cio_req         *inext, *iprev;  /* the loop's list of pending requests */
+	uint64_t         done;           /* CIO_ALL: bytes moved by finished steps;
+	                                    after the final callback: before an error */
+	uint32_t         pidx;           /* index in the loop's pending array */
+	uint32_t         tidx;           /* timer heap index + 1; 0: not in it */
 	uint8_t          op;
 	uint8_t          where;
 	uint16_t         iflags;
 	int32_t          fd;
 	uint32_t         magic;          /* CIO__INFLIGHT while pending */
-	uint32_t         aux;            /* timer heap index */
+	uint32_t         aux;            /* the backend's (slot, events, running) */
 	union {
-		struct { void *buf; uint64_t len; int64_t off; } rw;   /* buf or iov; len or iovcnt */
+		/* buf or iov; len or iovcnt. vec/veccnt: CIO_ALL on a vector,
+		 * the elements after the one a VECSTEP finishes. */
+		struct { void *buf; int64_t off; const struct iovec *vec;
+			 uint32_t len, veccnt; } rw;
 		struct { int64_t off, len; int32_t mode; } falloc;
 		struct { int64_t len; } trunc;
 		struct { uint32_t flags; } fsync;
 		struct { const char *path; int32_t flags; uint32_t mode; } open;
 		struct { const char *path; struct statx *out; int32_t flags; uint32_t mask; } stx;
 		struct { const char *path, *path2; int32_t dirfd2; uint32_t flags; } path;
-		struct { uint64_t deadline, seq; } timer;  /* absolute; seq breaks ties */
+		struct { uint64_t deadline; uint32_t timedout; } timer;  /* absolute */
 		struct { void (*fn)(cio_req *); } work;
 		struct { int32_t domain, type, protocol; } sock;
 		struct { struct sockaddr *addr; socklen_t *addrlen; int32_t flags; } acc;
@@ -84,6 +102,7 @@ struct cio__priv {
 	} a;
 };
 
+_Static_assert(CIO_OP__COUNT <= 32, "loop->traced is a 32-bit mask");
 _Static_assert(sizeof(struct cio__priv) <= sizeof(((cio_req *)0)->cio__private),
 	       "cio_req private area too small");
 
@@ -178,13 +197,30 @@ struct cio__backend_ops {
 	/* The fd to export; it must also become readable when loop->tfd
 	 * (made by the core before this is called) does. */
 	int  (*loop_fd)(struct cio_loop *loop);
+	/* Registered buffers the backend hands to the kernel (NULL: none). */
+	int  (*register_buffers)(struct cio_loop *loop, const struct iovec *iov,
+				 unsigned n);
+	void (*unregister_buffers)(struct cio_loop *loop);
 	/* "ring", "epoll": how the backend runs a native op. */
 	const char *(*op_path)(const struct cio_loop *loop, int op, int fd);
 };
 
+struct cio__tnode {              /* a timer, or an operation's deadline */
+	uint64_t deadline;           /* absolute, CLOCK_MONOTONIC */
+	uint64_t seq;                /* breaks ties: first set, first fired */
+	cio_req *req;
+};
 struct cio__timers {             /* a binary min-heap by deadline */
-	cio_req **heap;
+	struct cio__tnode *heap;
 	uint32_t  len, cap;
+};
+struct cio__regbuf {             /* a registered buffer */
+	uintptr_t base;
+	uint64_t  len;
+	uint32_t  index;             /* as registered */
+};
+struct cio__link {               /* CIO_LINK: succ starts once pred succeeds */
+	cio_req *pred, *succ;
 };
 
 extern const struct cio__backend_ops cio__backend_uring;
@@ -218,8 +254,11 @@ struct cio_loop {
 	const struct cio__backend_ops *ops;
 	void            *be;               /* backend state */
 	uint8_t          native[CIO_OP__COUNT];   /* CIO__POOL/NATIVE/FALLBACK */
-	cio_req         *pending;          /* doubly linked by inext/iprev */
-	uint64_t         npending;
+	cio_req        **pend;             /* pending requests, by pidx */
+	uint32_t         npending, pendcap;
+	struct cio__link *links;           /* CIO_LINK chains waiting to go on */
+	uint32_t         nlinks, linkcap;
+	cio_req         *link_open;        /* pending, with CIO_LINK, nothing after it yet */
 	struct cio__reqq done;             /* results known, callbacks to run */
 	bool             running;
 	bool             stop;
@@ -238,6 +277,14 @@ struct cio_loop {
 	struct cio__reqq remote;
 	bool             remote_signaled;
 	atomic_uint_fast64_t nposted;       /* posted, callback not yet run */
+
+	/* buffers.c: registered buffers, sorted by base */
+	struct cio__regbuf *regbufs;
+	uint32_t         nregbufs;
+	uint32_t         nfixed;           /* pending CIO_FIXED_BUF requests */
+	const char      *name;             /* what cio_backend() says */
+	unsigned         debug;            /* CIO_DEBUG level */
+	uint32_t         traced;           /* ops whose fallback was traced */
 
 	/* direct.c: what this loop learned of fds' O_DIRECT flags */
 	struct cio__fdinfo *fdinfo;
@@ -281,11 +328,12 @@ int  cio__check_direct(struct cio_loop *loop, int op, int fd, const void *buf,
 void cio__fd_forget(struct cio_loop *loop, int fd);
 void cio__fd_free(struct cio_loop *loop);
 
+/* buffers.c */
+int  cio__fixed_index(const struct cio_loop *loop, const void *buf, uint64_t len);
+void cio__buffers_free(struct cio_loop *loop);
+
 /* core */
 int  cio__submit(struct cio_loop *loop, cio_req *req, int op, int fd, cio_cb cb);
-/* Accept req, but with its result already known: res in the callback. */
-int  cio__submit_done(struct cio_loop *loop, cio_req *req, int op, int fd,
-		      cio_cb cb, int64_t res);
 void cio__complete(cio_req *req, int64_t res);  /* run the final callback now */
 void cio__complete_flags(cio_req *req, int64_t res, uint32_t flags);
 void cio__defer(cio_req *req, int64_t res);     /* run it on the next pass */
@@ -307,7 +355,7 @@ int64_t cio__exec(cio_req *req);      /* run a request's system call here */
 /* timer.c: the loop's timers. Every backend shares one user-space heap, so
  * timers fire in deadline order everywhere and cost no kernel object each;
  * the backend only bounds its wait by the earliest deadline. */
-int  cio__timers_add(struct cio_loop *loop, cio_req *req);
+int  cio__timers_add(struct cio_loop *loop, cio_req *req, uint64_t deadline);
 void cio__timers_del(struct cio_loop *loop, cio_req *req);
 uint64_t cio__timers_wait_ns(const struct cio_loop *loop); /* UINT64_MAX: none */
 unsigned cio__timers_expire(struct cio_loop *loop);   /* run what is due */
@@ -315,5 +363,7 @@ int  cio__timers_export(struct cio_loop *loop);  /* make loop->tfd */
 void cio__timers_sync_fd(struct cio_loop *loop); /* arm tfd for the earliest */
 void cio__timers_fd_fired(struct cio_loop *loop);
 void cio__timers_free(struct cio_loop *loop);
+/* loop.c: a request's deadline passed: cancel it, -ETIMEDOUT. */
+void cio__deadline_expired(struct cio_loop *loop, cio_req *req);
 
 #endif /* CIO_INTERNAL_H */

@@ -37,6 +37,13 @@ static const char *const op_names[CIO_OP__COUNT] = {
 	[CIO_OP_STATX] = "statx",       [CIO_OP_UNLINKAT] = "unlinkat",
 	[CIO_OP_RENAMEAT] = "renameat", [CIO_OP_MKDIRAT] = "mkdirat",
 	[CIO_OP_TIMER] = "timer",       [CIO_OP_WORK] = "work",
+	[CIO_OP_POST] = "post",         [CIO_OP_SOCKET] = "socket",
+	[CIO_OP_ACCEPT] = "accept",     [CIO_OP_CONNECT] = "connect",
+	[CIO_OP_RECV] = "recv",         [CIO_OP_SEND] = "send",
+	[CIO_OP_RECVMSG] = "recvmsg",   [CIO_OP_SENDMSG] = "sendmsg",
+	[CIO_OP_SHUTDOWN] = "shutdown", [CIO_OP_RECV_POOL] = "recv_pool",
+	[CIO_OP_POLL] = "poll",         [CIO_OP_SPLICE] = "splice",
+	[CIO_OP_SENDFILE] = "sendfile",
 };
 
 const char *cio__op_name(int op)
@@ -68,11 +75,30 @@ bool cio__debug_no_op(int op)
 	return false;
 }
 
-static bool debug_enabled(void)
+/* CIO_DEBUG: unset or 0, quiet; 1, the backend chosen and each kind of
+ * fallback once per loop; 2, every fallback. */
+static unsigned debug_level(void)
 {
 	const char *env = getenv("CIO_DEBUG");
 
-	return env && *env && strcmp(env, "0");
+	if (!env || !*env || !strcmp(env, "0"))
+		return 0;
+	return !strcmp(env, "2") ? 2 : 1;
+}
+
+/* An operation the backend would run itself goes to the pool or the
+ * stream engine, because the running kernel lacks it. */
+static void trace_fallback(struct cio_loop *loop, cio_req *req)
+{
+	int op = P(req)->op;
+
+	if (loop->debug < 2 && (loop->traced & (1u << op)))
+		return;
+	loop->traced |= 1u << op;
+	fprintf(stderr, "libcio: fallback: %s on fd %d: the kernel lacks it for %s; "
+		"path \"%s\"%s\n", cio__op_name(op), P(req)->fd, cio_backend(loop),
+		cio_op_path(loop, op, P(req)->fd),
+		loop->debug < 2 ? " (once per loop; CIO_DEBUG=2: every time)" : "");
 }
 
 static const struct cio__backend_ops *backend_by_name(const char *name)
@@ -117,8 +143,6 @@ CIO_API int cio_loop_new(cio_loop **loopp, const struct cio_loop_opts *opts)
 	o = opts ? *opts : defaults;
 	if (o.flags & ~CIO_LOOP_SQPOLL)
 		return -EINVAL;
-	if (o.flags & CIO_LOOP_SQPOLL)
-		return -EOPNOTSUPP;     /* not in this release */
 	if (!o.entries)
 		o.entries = DEFAULT_ENTRIES;
 	if (o.entries > MAX_ENTRIES)
@@ -169,7 +193,8 @@ CIO_API int cio_loop_new(cio_loop **loopp, const struct cio_loop_opts *opts)
 	}
 	cio__pool_set_max(o.pool_max_threads);
 	/* Once per loop, on request: which backend, and why not the others. */
-	if (debug_enabled())
+	loop->debug = debug_level();
+	if (loop->debug)
 		fprintf(stderr, "libcio: backend %s (%s%s%s)\n", loop->ops->name,
 			name ? "asked for" : "auto", wlen ? "; skipped " : "", why);
 	*loopp = loop;
@@ -200,6 +225,9 @@ CIO_API int cio_loop_free(cio_loop *loop)
 	loop->ops->fini(loop);
 	cio__timers_free(loop);
 	cio__fd_free(loop);
+	free(loop->pend);
+	free(loop->links);
+	cio__buffers_free(loop);
 	/* Take the lock once more: a pool worker that pushed our last
 	 * completion writes the eventfd while holding it. */
 	pthread_mutex_lock(&loop->remote_lock);
@@ -216,7 +244,198 @@ static inline bool gives_fd(int op)
 	return op == CIO_OP_OPENAT || op == CIO_OP_ACCEPT || op == CIO_OP_SOCKET;
 }
 
-/* The one place a final callback runs. req leaves the pending list, its
+static int route(struct cio_loop *loop, cio_req *req, bool first);
+static void untrack(struct cio_loop *loop, cio_req *req);
+
+/* The length a transfer has still to move, for CIO_ALL and CIO_LINK; 0
+ * for operations that are not transfers. */
+static uint64_t remaining(const cio_req *req)
+{
+	const struct cio__priv *p = P((cio_req *)req);
+	uint64_t n = 0;
+
+	switch (p->op) {
+	case CIO_OP_READ:
+	case CIO_OP_WRITE:
+		n = p->a.rw.len;
+		if (p->iflags & CIO__IF_VECSTEP)
+			for (uint32_t i = 0; i < p->a.rw.veccnt; i++)
+				n += p->a.rw.vec[i].iov_len;
+		return n;
+	case CIO_OP_READV:
+	case CIO_OP_WRITEV:
+		for (uint32_t i = 0; i < p->a.rw.len; i++)
+			n += ((const struct iovec *)p->a.rw.buf)[i].iov_len;
+		return n;
+	case CIO_OP_SEND:
+		return p->a.msg.len;
+	case CIO_OP_SENDFILE:
+		return p->a.sf.len;
+	default:
+		return 0;
+	}
+}
+
+/* CIO_ALL: account for a step that moved res (> 0) bytes, less than what
+ * remained, and set up the next one. */
+static void advance(cio_req *req, uint64_t res)
+{
+	struct cio__priv *p = P(req);
+	const struct iovec *iov;
+	uint32_t cnt;
+
+	p->done += res;
+	switch (p->op) {
+	case CIO_OP_READ:
+	case CIO_OP_WRITE:
+	case CIO_OP_READV:
+	case CIO_OP_WRITEV:
+		if (p->a.rw.off >= 0)
+			p->a.rw.off += (int64_t)res;
+		if (p->iflags & CIO__IF_VECSTEP) {
+			if (res < p->a.rw.len) {
+				p->a.rw.buf = (char *)p->a.rw.buf + res;
+				p->a.rw.len -= (uint32_t)res;
+				return;
+			}
+			/* That element is done: back to the vector. */
+			p->iflags &= ~CIO__IF_VECSTEP;
+			p->op = p->op == CIO_OP_READ ? CIO_OP_READV : CIO_OP_WRITEV;
+			p->a.rw.buf = (void *)p->a.rw.vec;
+			p->a.rw.len = p->a.rw.veccnt;
+			return;
+		}
+		if (p->op == CIO_OP_READ || p->op == CIO_OP_WRITE) {
+			p->a.rw.buf = (char *)p->a.rw.buf + res;
+			p->a.rw.len -= (uint32_t)res;
+			return;
+		}
+		/* Skip the elements done; finish a part-done one on its own,
+		 * since the caller's vector is not ours to change. */
+		iov = p->a.rw.buf;
+		cnt = p->a.rw.len;
+		while (cnt && res >= iov->iov_len) {
+			res -= iov->iov_len;
+			iov++;
+			cnt--;
+		}
+		if (res) {
+			p->iflags |= CIO__IF_VECSTEP;
+			p->op = p->op == CIO_OP_READV ? CIO_OP_READ : CIO_OP_WRITE;
+			p->a.rw.vec = iov + 1;
+			p->a.rw.veccnt = cnt - 1;
+			p->a.rw.buf = (char *)iov->iov_base + res;
+			p->a.rw.len = (uint32_t)(iov->iov_len - res);
+		} else {
+			p->a.rw.buf = (void *)iov;
+			p->a.rw.len = cnt;
+		}
+		return;
+	case CIO_OP_RECV:
+	case CIO_OP_SEND:
+		p->a.msg.buf = (char *)p->a.msg.buf + res;
+		p->a.msg.len -= res;
+		return;
+	case CIO_OP_SENDFILE:
+		if (p->a.sf.off >= 0)
+			p->a.sf.off += (int64_t)res;
+		p->a.sf.len -= res;
+		return;
+	}
+}
+
+static bool transfer_op(int op)
+{
+	switch (op) {
+	case CIO_OP_READ: case CIO_OP_WRITE: case CIO_OP_READV: case CIO_OP_WRITEV:
+	case CIO_OP_RECV: case CIO_OP_SEND: case CIO_OP_SENDFILE:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static struct cio__link *find_link(struct cio_loop *loop, cio_req *req, bool as_pred)
+{
+	for (uint32_t i = 0; i < loop->nlinks; i++)
+		if ((as_pred ? loop->links[i].pred : loop->links[i].succ) == req)
+			return &loop->links[i];
+	return NULL;
+}
+
+static void drop_link(struct cio_loop *loop, struct cio__link *l)
+{
+	*l = loop->links[--loop->nlinks];
+}
+
+/* The request after req in a CIO_LINK chain: start it if req succeeded,
+ * else end it with -ECANCELED (which goes on down the chain). */
+static void release_next(struct cio_loop *loop, cio_req *req, bool ok)
+{
+	struct cio__link *l = find_link(loop, req, true);
+	cio_req *next;
+	int ret;
+
+	P(req)->iflags &= ~CIO__IF_HASNEXT;
+	if (!l)
+		return;
+	next = l->succ;
+	drop_link(loop, l);
+	if (!ok || (P(next)->iflags & CIO__IF_CANCELED)) {
+		cio__defer(next, -ECANCELED);
+		return;
+	}
+	ret = route(loop, next, true);
+	if (ret < 0)
+		cio__defer(next, ret);
+}
+
+/* Completion with options or a deadline: returns true when the request
+ * goes on (CIO_ALL) instead of calling back; else *res is final. */
+static bool finish_slow(struct cio_loop *loop, cio_req *req, int64_t *res)
+{
+	struct cio__priv *p = P(req);
+	bool stopped = p->iflags & (CIO__IF_CANCELED | CIO__IF_TIMEDOUT);
+	bool ok;
+
+	if ((req->opts & CIO_ALL) && transfer_op(p->op)) {
+		uint64_t left = p->op == CIO_OP_RECV ? p->a.msg.len : remaining(req);
+
+		if (*res > 0 && (uint64_t)*res < left) {
+			if (!stopped) {
+				advance(req, (uint64_t)*res);
+				p->iflags = (uint16_t)((p->iflags & CIO__IF_CORE) | CIO__IF_CONT);
+				if (route(loop, req, false) == 0)
+					return true;
+				*res = -ENOMEM;
+			} else {
+				/* Cancelled between steps: what moved stays
+				 * readable through cio_transferred(). */
+				p->done += (uint64_t)*res;
+				*res = -ECANCELED;
+			}
+		} else if (*res >= 0) {
+			*res += (int64_t)p->done;
+		}
+	}
+	if (req->opts & CIO_FIXED_BUF)
+		loop->nfixed--;
+	if (*res == -ECANCELED && (p->iflags & CIO__IF_TIMEDOUT) && p->op != CIO_OP_TIMER)
+		*res = -ETIMEDOUT;
+	if (p->tidx)
+		cio__timers_del(loop, req);
+	if (loop->link_open == req)
+		loop->link_open = NULL;
+	if (p->iflags & CIO__IF_HASNEXT) {
+		/* A short transfer breaks a chain, as on io_uring. */
+		ok = *res >= 0 && (!transfer_op(p->op) || p->op == CIO_OP_RECV ||
+				   (uint64_t)*res - p->done >= remaining(req));
+		release_next(loop, req, ok);
+	}
+	return false;
+}
+
+/* The one place a final callback runs. req leaves the pending set, its
  * in-flight mark is cleared (so cb may resubmit it), then cb runs; after
  * that the library never touches req again. */
 void cio__complete_flags(cio_req *req, int64_t res, uint32_t flags)
@@ -228,13 +447,12 @@ void cio__complete_flags(cio_req *req, int64_t res, uint32_t flags)
 	if (p->iflags & CIO__IF_POSTED) {
 		atomic_fetch_sub_explicit(&loop->nposted, 1, memory_order_release);
 	} else {
-		if (p->iprev)
-			P(p->iprev)->inext = p->inext;
-		else
-			loop->pending = p->inext;
-		if (p->inext)
-			P(p->inext)->iprev = p->iprev;
-		loop->npending--;
+		if (cio__unlikely(req->opts || p->tidx ||
+				  (p->iflags & (CIO__IF_HASNEXT | CIO__IF_TIMEDOUT)) ||
+				  loop->link_open == req) &&
+		    finish_slow(loop, req, &res))
+			return;
+		untrack(loop, req);
 	}
 	if (p->op == CIO_OP_RECV_POOL)
 		p->a.rp.pool->users--;
@@ -247,6 +465,13 @@ void cio__complete_flags(cio_req *req, int64_t res, uint32_t flags)
 	p->where = CIO__W_NONE;
 	p->magic = 0;
 	cb(req);
+}
+
+CIO_API int64_t cio_transferred(const cio_req *req)
+{
+	if (!req)
+		return 0;
+	return req->res >= 0 ? req->res : (int64_t)P((cio_req *)req)->done;
 }
 
 void cio__complete(cio_req *req, int64_t res)
@@ -386,7 +611,9 @@ CIO_API void cio_stop(cio_loop *loop)
 
 CIO_API const char *cio_backend(const cio_loop *loop)
 {
-	return loop ? loop->ops->name : NULL;
+	if (!loop)
+		return NULL;
+	return loop->name ? loop->name : loop->ops->name;
 }
 
 CIO_API const char *cio_op_path(const cio_loop *loop, int op, int fd)
@@ -451,83 +678,151 @@ CIO_API int cio_post(cio_loop *loop, cio_req *req, cio_cb cb)
 	return 0;
 }
 
-/* Submission, the one door every operation goes through (called by req.c
- * after argument checks): mark the request pending, then let the backend
- * run it natively or send it to the pool. */
-static void track(struct cio_loop *loop, cio_req *req, int op, int fd, cio_cb cb)
+/* Into the loop's pending set: an array, so cancel_all and cancel_fd can
+ * walk it and a completion leaves it in O(1). It grows to the most ever
+ * pending and stays: no allocation per request once warm. */
+static int track(struct cio_loop *loop, cio_req *req, int op, int fd, cio_cb cb)
 {
 	struct cio__priv *p = P(req);
 
+	if (cio__unlikely(loop->npending == loop->pendcap)) {
+		uint32_t cap = loop->pendcap ? loop->pendcap * 2 : 256;
+		cio_req **pend;
+
+		if (cap <= loop->pendcap)
+			return -ENOMEM;
+		pend = realloc(loop->pend, cap * sizeof(*pend));
+		if (!pend)
+			return -ENOMEM;
+		loop->pend = pend;
+		loop->pendcap = cap;
+	}
 	p->cb = cb;
 	p->loop = loop;
 	p->op = (uint8_t)op;
 	p->fd = fd;
 	p->iflags = 0;
+	p->done = 0;
+	p->tidx = 0;
 	p->magic = CIO__INFLIGHT;
-	p->iprev = NULL;
-	p->inext = loop->pending;
-	if (loop->pending)
-		P(loop->pending)->iprev = req;
-	loop->pending = req;
-	loop->npending++;
-}
-
-static void accepted(struct cio_loop *loop)
-{
-	loop->stats.submitted++;
-	if (cio__unlikely(loop->exported) && !loop->running)
-		kick(loop);
-}
-
-int cio__submit_done(struct cio_loop *loop, cio_req *req, int op, int fd,
-		     cio_cb cb, int64_t res)
-{
-	track(loop, req, op, fd, cb);
-	cio__defer(req, res);
-	accepted(loop);
+	p->pidx = loop->npending;
+	loop->pend[loop->npending++] = req;
 	return 0;
 }
 
+static void untrack(struct cio_loop *loop, cio_req *req)
+{
+	uint32_t i = P(req)->pidx;
+	cio_req *last = loop->pend[--loop->npending];
+
+	loop->pend[i] = last;
+	P(last)->pidx = i;
+}
+
+/* Start a request (first) or the next step of a CIO_ALL one: the backend
+ * runs it, or the stream engine, or the pool. 0, or -errno if it could
+ * not be started (nothing runs then). */
+static int route(struct cio_loop *loop, cio_req *req, bool first)
+{
+	struct cio__priv *p = P(req);
+	int op = p->op;
+	int ret;
+
+	if (op <= CIO_OP_WRITEV && op >= CIO_OP_READ && first) {
+		/* An O_DIRECT transfer the file cannot take fails the same way
+		 * on every backend, in its callback. Later steps of CIO_ALL
+		 * are left to the kernel, which answers 0 at EOF. */
+		ret = cio__check_direct(loop, op, p->fd, p->a.rw.buf, p->a.rw.len,
+					p->a.rw.off);
+		if (cio__unlikely(ret)) {
+			cio__defer(req, ret);
+			return 0;
+		}
+	}
+	if (op == CIO_OP_TIMER) {
+		p->where = CIO__W_TIMER;
+		return cio__timers_add(loop, req, p->a.timer.deadline);
+	}
+	if (cio__likely(loop->native[op] == CIO__NATIVE)) {
+		p->where = CIO__W_BACKEND;
+		return loop->ops->submit(loop, req);
+	}
+	if (first && (loop->native[op] & CIO__FB)) {
+		loop->stats.fallbacks++;
+		if (cio__unlikely(loop->debug))
+			trace_fallback(loop, req);
+	}
+	if ((loop->native[op] & CIO__PATH) == CIO__STREAM)
+		return cio__stream_submit(loop, req);
+	p->where = CIO__W_POOL;
+	loop->stats.pool_jobs++;
+	return cio__pool_submit(loop, req);
+}
+
+/* Submission, the one door every operation goes through (called by req.c
+ * after argument checks): mark the request pending, arm its deadline, then
+ * start it, or hold it behind the request it is linked to. */
 int cio__submit(struct cio_loop *loop, cio_req *req, int op, int fd, cio_cb cb)
 {
 	struct cio__priv *p = P(req);
+	cio_req *pred = loop->link_open;
 	int ret;
 
-	track(loop, req, op, fd, cb);
+	ret = track(loop, req, op, fd, cb);
+	if (cio__unlikely(ret < 0))
+		return ret;
 	if (op == CIO_OP_CLOSE)
 		cio__fd_forget(loop, fd);
-	if (op == CIO_OP_TIMER) {
-		p->where = CIO__W_TIMER;
-		ret = cio__timers_add(loop, req);
-	} else if (cio__likely(loop->native[op] == CIO__NATIVE)) {
-		p->where = CIO__W_BACKEND;
-		ret = loop->ops->submit(loop, req);
-	} else {
-		if (loop->native[op] & CIO__FB)
-			loop->stats.fallbacks++;
-		if ((loop->native[op] & CIO__PATH) == CIO__STREAM) {
-			ret = cio__stream_submit(loop, req);
-		} else {
-			p->where = CIO__W_POOL;
-			loop->stats.pool_jobs++;
-			ret = cio__pool_submit(loop, req);
+	if (cio__unlikely(req->timeout_ns) && op != CIO_OP_TIMER) {
+		uint64_t now = cio__now_ns();
+		uint64_t dl = req->timeout_ns > UINT64_MAX - now ? UINT64_MAX :
+			      now + req->timeout_ns;
+
+		ret = cio__timers_add(loop, req, dl);
+		if (ret < 0)
+			goto rejected;
+	}
+	if (op == CIO_OP_TIMER && p->a.timer.timedout)
+		p->iflags |= CIO__IF_TIMEDOUT;
+	if (cio__unlikely(pred != NULL)) {
+		/* Linked behind pred: waits until it succeeds. */
+		if (loop->nlinks == loop->linkcap) {
+			uint32_t cap = loop->linkcap ? loop->linkcap * 2 : 16;
+			struct cio__link *l = realloc(loop->links, cap * sizeof(*l));
+
+			if (!l) {
+				ret = -ENOMEM;
+				goto rejected;
+			}
+			loop->links = l;
+			loop->linkcap = cap;
 		}
+		loop->links[loop->nlinks++] = (struct cio__link){ pred, req };
+		P(pred)->iflags |= CIO__IF_HASNEXT;
+		p->where = CIO__W_HELD;
+		loop->link_open = (req->opts & CIO_LINK) ? req : NULL;
+	} else {
+		ret = route(loop, req, true);
+		if (cio__unlikely(ret < 0))
+			goto rejected;
+		if (cio__unlikely(req->opts & CIO_LINK))
+			loop->link_open = req;
 	}
-	if (cio__unlikely(ret < 0)) {
-		/* Rejected: undo, the callback will not run. */
-		if (p->iprev)
-			P(p->iprev)->inext = p->inext;
-		else
-			loop->pending = p->inext;
-		if (p->inext)
-			P(p->inext)->iprev = p->iprev;
-		loop->npending--;
-		p->magic = 0;
-		p->where = CIO__W_NONE;
-		return ret;
-	}
-	accepted(loop);
+	if (cio__unlikely(req->opts & CIO_FIXED_BUF))
+		loop->nfixed++;
+	loop->stats.submitted++;
+	if (cio__unlikely(loop->exported) && !loop->running)
+		kick(loop);
 	return 0;
+
+rejected:
+	/* Undo: the callback will not run. */
+	if (p->tidx)
+		cio__timers_del(loop, req);
+	untrack(loop, req);
+	p->magic = 0;
+	p->where = CIO__W_NONE;
+	return ret;
 }
 
 static int cancel_one(struct cio_loop *loop, cio_req *req)
@@ -554,6 +849,18 @@ static int cancel_one(struct cio_loop *loop, cio_req *req)
 		if (cio__pool_cancel(req))
 			cio__defer(req, -ECANCELED);
 		break;
+	case CIO__W_HELD: {
+		/* Never started: off the chain; what follows it is ended
+		 * with it when its callback comes. */
+		struct cio__link *l = find_link(loop, req, false);
+
+		if (l) {
+			P(l->pred)->iflags &= ~CIO__IF_HASNEXT;
+			drop_link(loop, l);
+		}
+		cio__defer(req, -ECANCELED);
+		break;
+	}
 	default:
 		/* Result already known: the callback runs with it. */
 		break;
@@ -597,7 +904,11 @@ CIO_API int cio_cancel_fd(cio_loop *loop, int fd)
 		return 0;
 	/* The caller is about to close fd: a new one may take its number. */
 	cio__fd_forget(loop, fd);
-	for (cio_req *req = loop->pending; req; req = P(req)->inext) {
+	/* cancel_one never completes a request here, so the array holds
+	 * still while we walk it. */
+	for (uint32_t i = 0; i < loop->npending; i++) {
+		cio_req *req = loop->pend[i];
+
 		if (!uses_fd(req, fd) || P(req)->where == CIO__W_DONE ||
 		    (P(req)->iflags & CIO__IF_CANCELED))
 			continue;
@@ -615,11 +926,24 @@ CIO_API int cio_cancel_all(cio_loop *loop)
 
 	if (!loop)
 		return -EINVAL;
-	for (cio_req *req = loop->pending; req; req = P(req)->inext) {
-		cancel_one(loop, req);
+	for (uint32_t i = 0; i < loop->npending; i++) {
+		cancel_one(loop, loop->pend[i]);
 		n++;
 	}
 	if (loop->exported && !loop->running)
 		kick(loop);
 	return n;
+}
+
+void cio__deadline_expired(struct cio_loop *loop, cio_req *req)
+{
+	struct cio__priv *p = P(req);
+
+	/* Already cancelled by the caller, or its result known: as it is. */
+	if ((p->iflags & CIO__IF_CANCELED) || p->where == CIO__W_DONE ||
+	    p->where == CIO__W_REMOTE)
+		return;
+	p->iflags |= CIO__IF_TIMEDOUT;
+	loop->stats.timeouts++;
+	cancel_one(loop, req);
 }

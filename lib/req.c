@@ -15,6 +15,8 @@
  * MAX_RW_COUNT (2 GiB - 4 KiB) anyway, and io_uring's length is 32 bits. */
 #define MAX_LEN ((uint64_t)INT32_MAX)
 
+/* Options only where they apply; a multishot request has no single end
+ * to link from or to hold to a deadline. */
 static inline int check_req_opts(struct cio_loop *loop, cio_req *req, cio_cb cb,
 				 uint32_t allowed)
 {
@@ -22,8 +24,10 @@ static inline int check_req_opts(struct cio_loop *loop, cio_req *req, cio_cb cb,
 		return -EINVAL;
 	if (cio__unlikely(P(req)->magic == CIO__INFLIGHT))
 		return -EBUSY;
-	/* No deadlines in this release; options only where they apply. */
-	if (cio__unlikely((req->opts & ~allowed) || req->timeout_ns))
+	if (cio__unlikely(req->opts & ~(allowed | CIO_LINK)))
+		return -EINVAL;
+	if (cio__unlikely((req->opts & CIO_MULTISHOT) &&
+			  (req->timeout_ns || (req->opts & CIO_LINK))))
 		return -EINVAL;
 	return 0;
 }
@@ -31,6 +35,12 @@ static inline int check_req_opts(struct cio_loop *loop, cio_req *req, cio_cb cb,
 static inline int check_req(struct cio_loop *loop, cio_req *req, cio_cb cb)
 {
 	return check_req_opts(loop, req, cb, 0);
+}
+
+/* Transfers take CIO_ALL. */
+static inline int check_xfer(struct cio_loop *loop, cio_req *req, cio_cb cb)
+{
+	return check_req_opts(loop, req, cb, CIO_ALL);
 }
 
 static inline int check_buf(const void *buf, size_t len, int64_t off)
@@ -45,9 +55,25 @@ static inline int check_buf(const void *buf, size_t len, int64_t off)
 static inline int check_rw(struct cio_loop *loop, cio_req *req, cio_cb cb,
 			   const void *buf, size_t len, int64_t off)
 {
-	int ret = check_req(loop, req, cb);
+	int ret = check_xfer(loop, req, cb);
 
 	return cio__likely(!ret) ? check_buf(buf, len, off) : ret;
+}
+
+static inline int check_fixed(struct cio_loop *loop, cio_req *req, const void *buf,
+			      size_t len);
+
+/* read and write: CIO_ALL and CIO_FIXED_BUF. */
+static inline int check_rw_fixed(struct cio_loop *loop, cio_req *req, cio_cb cb,
+				 const void *buf, size_t len, int64_t off)
+{
+	int ret = check_req_opts(loop, req, cb, CIO_ALL | CIO_FIXED_BUF);
+
+	if (cio__likely(!ret))
+		ret = check_buf(buf, len, off);
+	if (cio__likely(!ret))
+		ret = check_fixed(loop, req, buf, len);
+	return ret;
 }
 
 static int check_iov(const struct iovec *iov, int iovcnt, int64_t off)
@@ -72,23 +98,26 @@ static int submit_rw(struct cio_loop *loop, cio_req *req, int op, int fd,
 		     void *buf, uint64_t len, int64_t off, cio_cb cb)
 {
 	struct cio__priv *p = P(req);
-	int ret;
 
-	/* An O_DIRECT transfer the file cannot take fails the same way on
-	 * every backend, in its callback, as the kernel's refusal would. */
-	ret = cio__check_direct(loop, op, fd, buf, len, off);
-	if (cio__unlikely(ret))
-		return cio__submit_done(loop, req, op, fd, cb, ret);
 	p->a.rw.buf = buf;
-	p->a.rw.len = len;
+	p->a.rw.len = (uint32_t)len;   /* <= MAX_LEN, or an iovcnt */
 	p->a.rw.off = off;
 	return cio__submit(loop, req, op, fd, cb);
+}
+
+/* CIO_FIXED_BUF: the bytes must lie inside one registered buffer. */
+static inline int check_fixed(struct cio_loop *loop, cio_req *req, const void *buf,
+			      size_t len)
+{
+	if (cio__likely(!(req->opts & CIO_FIXED_BUF)))
+		return 0;
+	return cio__fixed_index(loop, buf, len) < 0 ? -EINVAL : 0;
 }
 
 CIO_API int cio_read(cio_loop *loop, cio_req *req, int fd, void *buf, size_t len,
 		     int64_t off, cio_cb cb)
 {
-	int ret = check_rw(loop, req, cb, buf, len, off);
+	int ret = check_rw_fixed(loop, req, cb, buf, len, off);
 
 	if (cio__unlikely(ret))
 		return ret;
@@ -98,7 +127,7 @@ CIO_API int cio_read(cio_loop *loop, cio_req *req, int fd, void *buf, size_t len
 CIO_API int cio_write(cio_loop *loop, cio_req *req, int fd, const void *buf,
 		      size_t len, int64_t off, cio_cb cb)
 {
-	int ret = check_rw(loop, req, cb, buf, len, off);
+	int ret = check_rw_fixed(loop, req, cb, buf, len, off);
 
 	if (cio__unlikely(ret))
 		return ret;
@@ -108,7 +137,7 @@ CIO_API int cio_write(cio_loop *loop, cio_req *req, int fd, const void *buf,
 CIO_API int cio_readv(cio_loop *loop, cio_req *req, int fd,
 		      const struct iovec *iov, int iovcnt, int64_t off, cio_cb cb)
 {
-	int ret = check_req(loop, req, cb);
+	int ret = check_xfer(loop, req, cb);
 
 	if (!ret)
 		ret = check_iov(iov, iovcnt, off);
@@ -121,7 +150,7 @@ CIO_API int cio_readv(cio_loop *loop, cio_req *req, int fd,
 CIO_API int cio_writev(cio_loop *loop, cio_req *req, int fd,
 		       const struct iovec *iov, int iovcnt, int64_t off, cio_cb cb)
 {
-	int ret = check_req(loop, req, cb);
+	int ret = check_xfer(loop, req, cb);
 
 	if (!ret)
 		ret = check_iov(iov, iovcnt, off);
@@ -272,8 +301,12 @@ CIO_API int cio_timer(cio_loop *loop, cio_req *req, uint64_t ns, cio_cb cb)
 
 	if (ret)
 		return ret;
-	/* An absolute CLOCK_MONOTONIC deadline, fixed now. */
+	/* An absolute CLOCK_MONOTONIC deadline, fixed now; a shorter
+	 * req->timeout_ns ends it first, with -ETIMEDOUT. */
 	now = cio__now_ns();
+	P(req)->a.timer.timedout = req->timeout_ns && req->timeout_ns < ns;
+	if (P(req)->a.timer.timedout)
+		ns = req->timeout_ns;
 	dl = ns > UINT64_MAX - now ? UINT64_MAX : now + ns;
 	P(req)->a.timer.deadline = dl;
 	return cio__submit(loop, req, CIO_OP_TIMER, -1, cb);
@@ -370,7 +403,10 @@ CIO_API int cio_recv(cio_loop *loop, cio_req *req, int fd, void *buf,
 CIO_API int cio_send(cio_loop *loop, cio_req *req, int fd, const void *buf,
 		     size_t len, int flags, cio_cb cb)
 {
-	int ret = check_rw(loop, req, cb, buf, len, -1);
+	int ret = check_req_opts(loop, req, cb, CIO_ALL | CIO_ZEROCOPY);
+
+	if (cio__likely(!ret))
+		ret = check_buf(buf, len, -1);
 
 	if (cio__unlikely(ret))
 		return ret;
@@ -393,7 +429,7 @@ CIO_API int cio_recvmsg(cio_loop *loop, cio_req *req, int fd,
 CIO_API int cio_sendmsg(cio_loop *loop, cio_req *req, int fd,
 			const struct msghdr *msg, int flags, cio_cb cb)
 {
-	int ret = check_req(loop, req, cb);
+	int ret = check_req_opts(loop, req, cb, CIO_ZEROCOPY);
 
 	if (ret)
 		return ret;
@@ -465,7 +501,7 @@ CIO_API int cio_splice(cio_loop *loop, cio_req *req, int fd_in, int64_t off_in,
 CIO_API int cio_sendfile(cio_loop *loop, cio_req *req, int out_fd, int in_fd,
 			 int64_t off, size_t len, cio_cb cb)
 {
-	int ret = check_req(loop, req, cb);
+	int ret = check_xfer(loop, req, cb);
 
 	if (ret)
 		return ret;

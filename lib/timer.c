@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The loop's timers: a binary min-heap of requests ordered by deadline, then
- * by submission (so equal deadlines fire in the order they were set). Each
- * request keeps its heap index in aux, so cancel is O(log n). The array
- * grows by doubling: no allocation per timer once warm.
+ * The loop's timers: a binary min-heap of (deadline, sequence, request),
+ * ordered by deadline, then by submission (so equal deadlines fire in the
+ * order they were set). It holds cio_timer() requests and the deadlines
+ * (req->timeout_ns) of every other operation. Each request keeps its heap
+ * index + 1 in tidx, so removal is O(log n). The array grows by doubling:
+ * no allocation per timer once warm.
  *
  * Backends never see timer requests; they only bound their wait by the
  * earliest deadline. An exported loop fd additionally needs the deadline as
@@ -17,75 +19,69 @@
 
 #include "cio-internal.h"
 
-static inline bool before(cio_req *a, cio_req *b)
+static inline bool before(const struct cio__tnode *a, const struct cio__tnode *b)
 {
-	const struct cio__priv *pa = P(a), *pb = P(b);
-
-	if (pa->a.timer.deadline != pb->a.timer.deadline)
-		return pa->a.timer.deadline < pb->a.timer.deadline;
-	return pa->a.timer.seq < pb->a.timer.seq;
+	if (a->deadline != b->deadline)
+		return a->deadline < b->deadline;
+	return a->seq < b->seq;
 }
 
-static inline void place(struct cio__timers *t, uint32_t i, cio_req *req)
+static inline void place(struct cio__timers *t, uint32_t i, const struct cio__tnode *n)
 {
-	t->heap[i] = req;
-	P(req)->aux = i;
+	t->heap[i] = *n;
+	P(n->req)->tidx = i + 1;
 }
 
 static void sift_up(struct cio__timers *t, uint32_t i)
 {
-	cio_req *req = t->heap[i];
+	struct cio__tnode n = t->heap[i];
 
 	while (i > 0) {
 		uint32_t parent = (i - 1) / 2;
 
-		if (!before(req, t->heap[parent]))
+		if (!before(&n, &t->heap[parent]))
 			break;
-		place(t, i, t->heap[parent]);
+		place(t, i, &t->heap[parent]);
 		i = parent;
 	}
-	place(t, i, req);
+	place(t, i, &n);
 }
 
 static void sift_down(struct cio__timers *t, uint32_t i)
 {
-	cio_req *req = t->heap[i];
+	struct cio__tnode n = t->heap[i];
 
 	for (;;) {
 		uint32_t child = 2 * i + 1;
 
 		if (child >= t->len)
 			break;
-		if (child + 1 < t->len && before(t->heap[child + 1], t->heap[child]))
+		if (child + 1 < t->len && before(&t->heap[child + 1], &t->heap[child]))
 			child++;
-		if (!before(t->heap[child], req))
+		if (!before(&t->heap[child], &n))
 			break;
-		place(t, i, t->heap[child]);
+		place(t, i, &t->heap[child]);
 		i = child;
 	}
-	place(t, i, req);
+	place(t, i, &n);
 }
 
-static cio_req *timers_min(const struct cio_loop *loop)
-{
-	return loop->timers.len ? loop->timers.heap[0] : NULL;
-}
-
-int cio__timers_add(struct cio_loop *loop, cio_req *req)
+int cio__timers_add(struct cio_loop *loop, cio_req *req, uint64_t deadline)
 {
 	struct cio__timers *t = &loop->timers;
 
 	if (t->len == t->cap) {
 		uint32_t cap = t->cap ? t->cap * 2 : 64;
-		cio_req **heap = realloc(t->heap, cap * sizeof(*heap));
+		struct cio__tnode *heap = realloc(t->heap, cap * sizeof(*heap));
 
 		if (!heap)
 			return -ENOMEM;
 		t->heap = heap;
 		t->cap = cap;
 	}
-	P(req)->a.timer.seq = loop->timer_seq++;
-	t->heap[t->len] = req;
+	t->heap[t->len] = (struct cio__tnode){
+		.deadline = deadline, .seq = loop->timer_seq++, .req = req,
+	};
 	sift_up(t, t->len++);
 	return 0;
 }
@@ -93,16 +89,15 @@ int cio__timers_add(struct cio_loop *loop, cio_req *req)
 void cio__timers_del(struct cio_loop *loop, cio_req *req)
 {
 	struct cio__timers *t = &loop->timers;
-	uint32_t i = P(req)->aux;
-	cio_req *last;
+	uint32_t i = P(req)->tidx - 1;
 
-	if (i >= t->len || t->heap[i] != req)
+	if (!P(req)->tidx || i >= t->len || t->heap[i].req != req)
 		return;
-	last = t->heap[--t->len];
-	if (last == req)
+	P(req)->tidx = 0;
+	if (i == --t->len)
 		return;
-	place(t, i, last);
-	if (i > 0 && before(last, t->heap[(i - 1) / 2]))
+	t->heap[i] = t->heap[t->len];
+	if (i > 0 && before(&t->heap[i], &t->heap[(i - 1) / 2]))
 		sift_up(t, i);
 	else
 		sift_down(t, i);
@@ -110,34 +105,36 @@ void cio__timers_del(struct cio_loop *loop, cio_req *req)
 
 uint64_t cio__timers_wait_ns(const struct cio_loop *loop)
 {
-	cio_req *min = timers_min(loop);
 	uint64_t now, dl;
 
-	if (!min)
+	if (!loop->timers.len)
 		return UINT64_MAX;
-	dl = P(min)->a.timer.deadline;
+	dl = loop->timers.heap[0].deadline;
 	now = cio__now_ns();
 	return dl > now ? dl - now : 0;
 }
 
+/* Take what is due out of the heap. A timer's result is deferred to the
+ * done list (in deadline order), so callbacks that set zero timers wait
+ * for the next pass instead of extending this one forever; a deadline on
+ * another operation starts its cancellation. */
 unsigned cio__timers_expire(struct cio_loop *loop)
 {
-	struct cio__reqq due = { 0 };
+	struct cio__timers *t = &loop->timers;
 	unsigned n = 0;
 	uint64_t now;
-	cio_req *req;
 
-	if (!timers_min(loop))
+	if (!t->len)
 		return 0;
 	now = cio__now_ns();
-	/* Collect first: a callback that sets a zero timer waits for the next
-	 * pass instead of extending this one forever. */
-	while ((req = timers_min(loop)) && P(req)->a.timer.deadline <= now) {
+	while (t->len && t->heap[0].deadline <= now) {
+		cio_req *req = t->heap[0].req;
+
 		cio__timers_del(loop, req);
-		cio__q_push(&due, req);
-	}
-	while ((req = cio__q_pop(&due))) {
-		cio__complete(req, 0);
+		if (P(req)->op == CIO_OP_TIMER)
+			cio__defer(req, (P(req)->iflags & CIO__IF_TIMEDOUT) ? -ETIMEDOUT : 0);
+		else
+			cio__deadline_expired(loop, req);
 		n++;
 	}
 	return n;
@@ -159,8 +156,7 @@ int cio__timers_export(struct cio_loop *loop)
 /* A zero itimerspec disarms the timerfd when no timer is left. */
 void cio__timers_sync_fd(struct cio_loop *loop)
 {
-	cio_req *min = timers_min(loop);
-	uint64_t want = min ? P(min)->a.timer.deadline : 0;
+	uint64_t want = loop->timers.len ? loop->timers.heap[0].deadline : 0;
 	struct itimerspec its = { 0 };
 
 	if (loop->tfd < 0 || want == loop->tfd_deadline)

@@ -438,15 +438,17 @@ START_TEST(argument_errors_are_immediate)
 	REJECT(&o, cio_read(loop, NULL, fd, buf, 10, 0, op_cb), -EINVAL);
 	REJECT(&o, cio_fsync(loop, NULL, fd, 0, op_cb), -EINVAL);
 	REJECT(&o, cio_read(NULL, &o.req, fd, buf, 10, 0, op_cb), -EINVAL);
-	/* Options and deadlines: none in this release. */
-	o.req.opts = 1;
-	REJECT(&o, cio_read(loop, &o.req, fd, buf, 10, 0, op_cb), -EINVAL);
+	/* Options only where they apply, and no unknown ones. */
+	o.req.opts = CIO_ALL;
 	REJECT(&o, cio_nop(loop, &o.req, op_cb), -EINVAL);
-	o.req.opts = 0;
-	o.req.timeout_ns = 5;
+	REJECT(&o, cio_fsync(loop, &o.req, fd, 0, op_cb), -EINVAL);
+	REJECT(&o, cio_openat(loop, &o.req, dfd, "f", O_RDONLY, 0, op_cb), -EINVAL);
+	o.req.opts = CIO_MULTISHOT;
+	REJECT(&o, cio_read(loop, &o.req, fd, buf, 10, 0, op_cb), -EINVAL);
+	o.req.opts = 1u << 30;
 	REJECT(&o, cio_read(loop, &o.req, fd, buf, 10, 0, op_cb), -EINVAL);
 	REJECT(&o, cio_close(loop, &o.req, fd, op_cb), -EINVAL);
-	o.req.timeout_ns = 0;
+	o.req.opts = 0;
 	/* Per-operation arguments. */
 	REJECT(&o, cio_fsync(loop, &o.req, fd, 0x80, op_cb), -EINVAL);
 	REJECT(&o, cio_fsync(loop, &o.req, fd, CIO_FSYNC_DATA | 0x80, op_cb), -EINVAL);

@@ -852,14 +852,21 @@ START_TEST(argument_errors_are_immediate)
 	REJECT(&o, cio_accept(loop, &o.req, s, NULL, NULL, 0, op_cb), -EINVAL);
 	REJECT(&o, cio_recv_pool(loop, &o.req, s, pool, 0, op_cb), -EINVAL);
 	o.req.opts = 0;
-	/* Deadlines: none in this release. */
+	/* A multishot request takes neither a deadline nor a link: it has
+	 * no single end. CIO_ALL only on transfers. */
+	o.req.opts = CIO_MULTISHOT;
 	o.req.timeout_ns = 5;
 	REJECT(&o, cio_accept(loop, &o.req, s, NULL, NULL, 0, op_cb), -EINVAL);
-	REJECT(&o, cio_recv(loop, &o.req, s, buf, 10, 0, op_cb), -EINVAL);
 	REJECT(&o, cio_recv_pool(loop, &o.req, s, pool, 0, op_cb), -EINVAL);
+	o.req.timeout_ns = 0;
+	o.req.opts = CIO_MULTISHOT | CIO_LINK;
+	REJECT(&o, cio_accept(loop, &o.req, s, NULL, NULL, 0, op_cb), -EINVAL);
+	o.req.opts = CIO_ALL;
+	REJECT(&o, cio_accept(loop, &o.req, s, NULL, NULL, 0, op_cb), -EINVAL);
 	REJECT(&o, cio_poll(loop, &o.req, s, POLLIN, op_cb), -EINVAL);
 	REJECT(&o, cio_connect(loop, &o.req, s, SA(&sa), salen, op_cb), -EINVAL);
-	o.req.timeout_ns = 0;
+	REJECT(&o, cio_recvmsg(loop, &o.req, s, &(struct msghdr){ 0 }, 0, op_cb), -EINVAL);
+	o.req.opts = 0;
 
 	/* Buffer pools. */
 	ck_assert_int_eq(cio_bufpool_new(NULL, &none, 4, 4096), -EINVAL);
