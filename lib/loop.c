@@ -271,8 +271,23 @@ static uint64_t remaining(const cio_req *req)
 		return p->a.msg.len;
 	case CIO_OP_SENDFILE:
 		return p->a.sf.len;
+	case CIO_OP_SPLICE:
+		return p->a.spl.len;
 	default:
 		return 0;
+	}
+}
+
+/* Where a short result fails a CIO_LINK chain, as io_uring has it: reads,
+ * writes and splices must move all; a send or receive need not. */
+static bool short_breaks_link(int op)
+{
+	switch (op) {
+	case CIO_OP_READ: case CIO_OP_WRITE: case CIO_OP_READV: case CIO_OP_WRITEV:
+	case CIO_OP_SENDFILE: case CIO_OP_SPLICE:
+		return true;
+	default:
+		return false;
 	}
 }
 
@@ -427,8 +442,9 @@ static bool finish_slow(struct cio_loop *loop, cio_req *req, int64_t *res)
 	if (loop->link_open == req)
 		loop->link_open = NULL;
 	if (p->iflags & CIO__IF_HASNEXT) {
-		/* A short transfer breaks a chain, as on io_uring. */
-		ok = *res >= 0 && (!transfer_op(p->op) || p->op == CIO_OP_RECV ||
+		/* A short read or write breaks a chain, as on io_uring (with
+		 * CIO_ALL only EOF leaves one short). */
+		ok = *res >= 0 && (!short_breaks_link(p->op) ||
 				   (uint64_t)*res - p->done >= remaining(req));
 		release_next(loop, req, ok);
 	}

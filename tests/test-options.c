@@ -589,6 +589,19 @@ START_TEST(link_cancel_and_deadline)
 	ck_assert_int_eq(l[1].o.req.res, -ECANCELED);
 	ck_assert_int_eq(recv(sv[1], buf, sizeof(buf), MSG_DONTWAIT), -1);
 
+	/* A short receive is no failure: the chain goes on. */
+	norder = 0;
+	ck_assert_int_eq(write(sv[1], "hello", 5), 5);
+	lop_init(&l[0], 0, CIO_LINK);
+	lop_init(&l[1], 1, 0);
+	START(&l[0].o, cio_recv(loop, &l[0].o.req, sv[0], buf, sizeof(buf), 0, lop_cb));
+	START(&l[1].o, cio_nop(loop, &l[1].o.req, lop_cb));
+	t_run(loop);
+	ck_assert_int_eq(l[0].o.req.res, 5);
+	ck_assert_int_eq(l[1].o.req.res, 0);
+	ck_assert_int_eq(order[0], 0);
+	ck_assert_int_eq(order[1], 1);
+
 	/* cancel_all with a chain held: one callback each. */
 	norder = 0;
 	lop_init(&l[0], 0, CIO_LINK);
