@@ -636,6 +636,10 @@ CIO_API const char *cio_op_path(const cio_loop *loop, int op, int fd)
 {
 	if (!loop || op < 0 || op >= CIO_OP__COUNT)
 		return NULL;
+	/* A post comes in through the loop's own eventfd, watched as a nop
+	 * would be: by the ring, or by epoll. */
+	if (op == CIO_OP_POST)
+		op = CIO_OP_NOP;
 	switch (loop->native[op] & CIO__PATH) {
 	case CIO__NATIVE:
 		return loop->ops->op_path(loop, op, fd);

@@ -382,6 +382,9 @@ START_TEST(op_path_answers)
 	} else {
 		ck_abort_msg("unknown variant %s", t_variant);
 	}
+	/* Posts arrive on the loop's eventfd, watched as nops are. */
+	ck_assert_str_eq(cio_op_path(loop, CIO_OP_POST, -1),
+			 cio_op_path(loop, CIO_OP_NOP, -1));
 	close(fd);
 	t_tmpdir_rm(dir);
 	t_loop_free(loop);
