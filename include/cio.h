@@ -151,7 +151,8 @@ struct cio_stats {
 	uint64_t cq_overflows;   /* times the kernel reported a completion-queue overflow */
 	uint64_t sq_full;        /* submissions queued in user space because the SQ was full */
 	uint64_t timeouts;       /* operations whose deadline (timeout_ns) passed */
-	uint64_t reserved[6];
+	uint64_t faults;         /* faults injected (CIO_FAULTS) */
+	uint64_t reserved[5];
 };
 
 /* Library version string "MAJOR.MINOR.PATCH". Never fails. */

@@ -208,7 +208,9 @@ static int setup_ring(struct uring_backend *be, const struct cio_loop_opts *opts
 				params->wq_fd = (uint32_t)sq_rings->ring.ring_fd;
 			}
 			ret = io_uring_queue_init_params(opts->entries, &be->ring, params);
-			if (ret != -EINVAL)
+			/* Attaching can fail for reasons of its own (a ring of
+			 * the parent after fork: -EPERM): then go alone. */
+			if (ret == 0 || (!attach && ret != -EINVAL))
 				return ret;
 		}
 	}

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -36,6 +37,7 @@ enum {
 	CIO__W_DONE,      /* result known, on the loop's done list */
 	CIO__W_REMOTE,    /* posted from another thread, or finished by the pool */
 	CIO__W_HELD,      /* CIO_LINK: waits for the request before it */
+	CIO__W_RETRY,     /* CIO_FAULTS: waits in the loop's retry queue */
 };
 
 /* iflags */
@@ -57,6 +59,10 @@ enum {
 #define CIO__IF_VECSTEP   (1u << 12) /* CIO_ALL: the rest of one element of a
                                         vector, run as a plain read/write */
 #define CIO__IF_CONT      (1u << 13) /* CIO_ALL: a continuation step */
+#define CIO__IF_SHORTENED (1u << 14) /* CIO_FAULTS: this step asks for less;
+                                        a.fault.withheld says how much */
+#define CIO__IF_FIRSTRETRY (1u << 15) /* CIO_FAULTS: held back before its
+                                        first start */
 /* What the core keeps across the steps of one request; the rest is the
  * backends' and the stream engine's, cleared before each step. */
 #define CIO__IF_CORE (CIO__IF_CANCELED | CIO__IF_TIMEDOUT | CIO__IF_HASNEXT | \
@@ -99,8 +105,18 @@ struct cio__priv {
 		struct { int32_t how; } shut;
 		struct { int64_t off_in, off_out; uint32_t len, flags; int32_t fd_out; } spl;
 		struct { int64_t off; uint64_t len; int32_t in_fd; } sf;
+		/* Beside rw (not in a VECSTEP), msg and sf: their last word
+		 * is free. */
+		struct { uint8_t pad[28]; uint32_t withheld; } fault;
 	} a;
 };
+_Static_assert(offsetof(struct cio__priv, a.fault.withheld) >=
+	       offsetof(struct cio__priv, a.msg.flags) + sizeof(int32_t) &&
+	       offsetof(struct cio__priv, a.fault.withheld) >=
+	       offsetof(struct cio__priv, a.sf.in_fd) + sizeof(int32_t) &&
+	       offsetof(struct cio__priv, a.fault.withheld) >=
+	       offsetof(struct cio__priv, a.rw.len) + sizeof(uint32_t),
+	       "a.fault.withheld overlaps a length it restores");
 
 _Static_assert(CIO_OP__COUNT <= 32, "loop->traced is a 32-bit mask");
 _Static_assert(sizeof(struct cio__priv) <= sizeof(((cio_req *)0)->cio__private),
@@ -219,6 +235,13 @@ struct cio__regbuf {             /* a registered buffer */
 	uint64_t  len;
 	uint32_t  index;             /* as registered */
 };
+struct cio__faults {             /* CIO_FAULTS, see faults.c */
+	uint32_t eio, shrt, eagain, delay;   /* probabilities, in 2^-32 */
+	uint32_t delay_min, delay_max;       /* microseconds */
+	uint64_t rng;
+	bool     on;
+};
+enum { CIO__FAULT_NONE, CIO__FAULT_EIO, CIO__FAULT_RETRY };
 struct cio__link {               /* CIO_LINK: succ starts once pred succeeds */
 	cio_req *pred, *succ;
 };
@@ -278,6 +301,10 @@ struct cio_loop {
 	bool             remote_signaled;
 	atomic_uint_fast64_t nposted;       /* posted, callback not yet run */
 
+	/* faults.c */
+	struct cio__faults faults;
+	struct cio__reqq retryq;           /* transient faults, delays */
+
 	/* buffers.c: registered buffers, sorted by base */
 	struct cio__regbuf *regbufs;
 	uint32_t         nregbufs;
@@ -327,6 +354,14 @@ int  cio__check_direct(struct cio_loop *loop, int op, int fd, const void *buf,
 		       uint64_t len, int64_t off);   /* 0 or -EINVAL */
 void cio__fd_forget(struct cio_loop *loop, int fd);
 void cio__fd_free(struct cio_loop *loop);
+
+/* faults.c: CIO_FAULTS */
+void cio__faults_init(struct cio_loop *loop);
+int  cio__fault(struct cio_loop *loop, cio_req *req);   /* CIO__FAULT_* */
+void cio__fault_restore(cio_req *req);
+void cio__faults_run(struct cio_loop *loop);
+uint64_t cio__faults_wait_ns(const struct cio_loop *loop);
+void cio__route_again(struct cio_loop *loop, cio_req *req);   /* loop.c */
 
 /* buffers.c */
 int  cio__fixed_index(const struct cio_loop *loop, const void *buf, uint64_t len);

@@ -194,6 +194,7 @@ CIO_API int cio_loop_new(cio_loop **loopp, const struct cio_loop_opts *opts)
 	cio__pool_set_max(o.pool_max_threads);
 	/* Once per loop, on request: which backend, and why not the others. */
 	loop->debug = debug_level();
+	cio__faults_init(loop);
 	if (loop->debug)
 		fprintf(stderr, "libcio: backend %s (%s%s%s)\n", loop->ops->name,
 			name ? "asked for" : "auto", wlen ? "; skipped " : "", why);
@@ -413,6 +414,9 @@ static bool finish_slow(struct cio_loop *loop, cio_req *req, int64_t *res)
 	bool stopped = p->iflags & (CIO__IF_CANCELED | CIO__IF_TIMEDOUT);
 	bool ok;
 
+	if (p->iflags & CIO__IF_SHORTENED)
+		cio__fault_restore(req);
+
 	if ((req->opts & CIO_ALL) && transfer_op(p->op)) {
 		uint64_t left = p->op == CIO_OP_RECV ? p->a.msg.len : remaining(req);
 
@@ -464,7 +468,8 @@ void cio__complete_flags(cio_req *req, int64_t res, uint32_t flags)
 		atomic_fetch_sub_explicit(&loop->nposted, 1, memory_order_release);
 	} else {
 		if (cio__unlikely(req->opts || p->tidx ||
-				  (p->iflags & (CIO__IF_HASNEXT | CIO__IF_TIMEDOUT)) ||
+				  (p->iflags & (CIO__IF_HASNEXT | CIO__IF_TIMEDOUT |
+						CIO__IF_SHORTENED)) ||
 				  loop->link_open == req) &&
 		    finish_slow(loop, req, &res))
 			return;
@@ -595,6 +600,8 @@ CIO_API int cio_run(cio_loop *loop, int mode)
 		run_done(loop);
 		if (loop->stop)
 			break;
+		if (cio__unlikely(loop->retryq.head != NULL))
+			cio__faults_run(loop);
 		if (mode == CIO_RUN_NOWAIT) {
 			ret = loop->ops->poll(loop, false);
 			cio__timers_expire(loop);
@@ -748,6 +755,20 @@ static int route(struct cio_loop *loop, cio_req *req, bool first)
 	int op = p->op;
 	int ret;
 
+	if (cio__unlikely(loop->faults.on)) {
+		switch (cio__fault(loop, req)) {
+		case CIO__FAULT_EIO:
+			cio__defer(req, -EIO);
+			return 0;
+		case CIO__FAULT_RETRY:
+			/* As if the backend met -EAGAIN: go again later. */
+			if (first)
+				p->iflags |= CIO__IF_FIRSTRETRY;
+			p->where = CIO__W_RETRY;
+			cio__q_push(&loop->retryq, req);
+			return 0;
+		}
+	}
 	if (op <= CIO_OP_WRITEV && op >= CIO_OP_READ && first) {
 		/* An O_DIRECT transfer the file cannot take fails the same way
 		 * on every backend, in its callback. Later steps of CIO_ALL
@@ -777,6 +798,23 @@ static int route(struct cio_loop *loop, cio_req *req, bool first)
 	p->where = CIO__W_POOL;
 	loop->stats.pool_jobs++;
 	return cio__pool_submit(loop, req);
+}
+
+/* A request the fault injection held back: start it now. */
+void cio__route_again(struct cio_loop *loop, cio_req *req)
+{
+	struct cio__priv *p = P(req);
+	bool first = p->iflags & CIO__IF_FIRSTRETRY;
+	int ret;
+
+	p->iflags &= ~CIO__IF_FIRSTRETRY;
+	/* Held back once for this start is enough: no second fault now, or
+	 * delay=1 would hold it back forever. */
+	loop->faults.on = false;
+	ret = route(loop, req, first);
+	loop->faults.on = true;
+	if (ret < 0)
+		cio__defer(req, ret);
 }
 
 /* Submission, the one door every operation goes through (called by req.c
@@ -849,8 +887,9 @@ static int cancel_one(struct cio_loop *loop, cio_req *req)
 {
 	struct cio__priv *p = P(req);
 
-	if (p->where != CIO__W_DONE && p->where != CIO__W_REMOTE)
-		p->iflags |= CIO__IF_CANCELED;
+	/* Marked even when its result is known already: a CIO_ALL request
+	 * between two steps must not start another. */
+	p->iflags |= CIO__IF_CANCELED;
 	switch (p->where) {
 	case CIO__W_BACKEND:
 		if (p->iflags & CIO__IF_STARVED) {
@@ -868,6 +907,10 @@ static int cancel_one(struct cio_loop *loop, cio_req *req)
 	case CIO__W_POOL:
 		if (cio__pool_cancel(req))
 			cio__defer(req, -ECANCELED);
+		break;
+	case CIO__W_RETRY:
+		cio__q_remove(&loop->retryq, req);
+		cio__defer(req, -ECANCELED);
 		break;
 	case CIO__W_HELD: {
 		/* Never started: off the chain; what follows it is ended
@@ -959,9 +1002,9 @@ void cio__deadline_expired(struct cio_loop *loop, cio_req *req)
 {
 	struct cio__priv *p = P(req);
 
-	/* Already cancelled by the caller, or its result known: as it is. */
-	if ((p->iflags & CIO__IF_CANCELED) || p->where == CIO__W_DONE ||
-	    p->where == CIO__W_REMOTE)
+	/* Already cancelled by the caller: as it is. A result known already
+	 * stands, but a CIO_ALL request starts no further step. */
+	if (p->iflags & CIO__IF_CANCELED)
 		return;
 	p->iflags |= CIO__IF_TIMEDOUT;
 	loop->stats.timeouts++;

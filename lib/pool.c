@@ -53,7 +53,7 @@ static unsigned env_unsigned(const char *name, unsigned def, unsigned lo, unsign
 	return v > hi ? hi : (unsigned)v;
 }
 
-static void pool_setup(void)
+static void init_cond(void)
 {
 	pthread_condattr_t attr;
 
@@ -63,6 +63,35 @@ static void pool_setup(void)
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&pool.work, &attr);
 	pthread_condattr_destroy(&attr);
+}
+
+/* fork(): the pool is taken whole, so the child's copy is consistent; the
+ * child has none of the workers, and the queued jobs belong to the
+ * parent's loops, so it starts with an empty pool of its own. */
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&pool.lock);
+}
+
+static void fork_parent(void)
+{
+	pthread_mutex_unlock(&pool.lock);
+}
+
+static void fork_child(void)
+{
+	pool.queue.head = pool.queue.tail = NULL;
+	pool.queued = pool.threads = pool.idle = 0;
+	init_cond();
+	/* The forking thread took the lock in fork_prepare; in the child it
+	 * is that thread, so it may give it back. */
+	pthread_mutex_unlock(&pool.lock);
+}
+
+static void pool_setup(void)
+{
+	init_cond();
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
 	pool.max = env_unsigned("CIO_POOL_MAX", 0, 1, HARD_MAX_THREADS);
 	pool.max_from_env = pool.max != 0;
 	if (!pool.max)

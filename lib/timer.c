@@ -105,13 +105,21 @@ void cio__timers_del(struct cio_loop *loop, cio_req *req)
 
 uint64_t cio__timers_wait_ns(const struct cio_loop *loop)
 {
-	uint64_t now, dl;
+	uint64_t now, dl, wait = UINT64_MAX;
 
-	if (!loop->timers.len)
-		return UINT64_MAX;
-	dl = loop->timers.heap[0].deadline;
-	now = cio__now_ns();
-	return dl > now ? dl - now : 0;
+	if (loop->timers.len) {
+		dl = loop->timers.heap[0].deadline;
+		now = cio__now_ns();
+		wait = dl > now ? dl - now : 0;
+	}
+	/* Requests a fault injection holds back count as timers too. */
+	if (cio__unlikely(loop->retryq.head != NULL)) {
+		uint64_t r = cio__faults_wait_ns(loop);
+
+		if (r < wait)
+			wait = r;
+	}
+	return wait;
 }
 
 /* Take what is due out of the heap. A timer's result is deferred to the
@@ -158,6 +166,14 @@ void cio__timers_sync_fd(struct cio_loop *loop)
 {
 	uint64_t want = loop->timers.len ? loop->timers.heap[0].deadline : 0;
 	struct itimerspec its = { 0 };
+
+	if (cio__unlikely(loop->retryq.head != NULL)) {
+		/* Held back by fault injection: due like a timer. */
+		uint64_t at = cio__now_ns() + cio__faults_wait_ns(loop);
+
+		if (!want || at < want)
+			want = at;
+	}
 
 	if (loop->tfd < 0 || want == loop->tfd_deadline)
 		return;

@@ -172,8 +172,14 @@ START_TEST(cancel_all_queued_work)
 	}
 	printf("cancel_all of %d queued work items [%s]: %d cancelled, %d ran\n",
 	       N, t_variant, cancelled, ran);
-	/* The pool holds at most 64 threads by default: most were still queued. */
-	ck_assert_int_gt(cancelled, 0);
+	/* The pool holds at most 64 threads by default: most were still
+	 * queued. Under ThreadSanitizer submission is slow enough for all to
+	 * have run, and only exactly-once is checked. */
+	if (getenv("TSAN_OPTIONS"))
+		printf("NOTE cancel_all_queued_work [%s]: under TSan, %d cancelled not "
+		       "checked\n", t_variant, cancelled);
+	else
+		ck_assert_int_gt(cancelled, 0);
 	t_loop_free(loop);
 	free(jobs);
 }

@@ -275,8 +275,13 @@ START_TEST(batched_submission)
 	ck_assert_int_eq(cio_loop_stats(loop, &st), 0);
 	ck_assert_uint_eq(st.completed, 64);
 	ck_assert_uint_eq(st.inflight, 0);
-	/* One enter submits all 64 and waits; allow a second for the reap. */
-	ck_assert_uint_le(st.kernel_enters, 2);
+	/* One enter submits all 64 and waits; allow a second for the reap.
+	 * Injected retries and delays (CIO_FAULTS) take passes of their own. */
+	if (getenv("CIO_FAULTS"))
+		printf("NOTE batched_submission [%s]: %llu enters, not checked "
+		       "under CIO_FAULTS\n", t_variant, (unsigned long long)st.kernel_enters);
+	else
+		ck_assert_uint_le(st.kernel_enters, 2);
 	ck_assert_int_eq(cio_loop_stats(loop, NULL), -EINVAL);
 	t_loop_free(loop);
 }

@@ -414,6 +414,33 @@ START_TEST(all_error_keeps_progress)
 }
 END_TEST
 
+/* A cancel that comes between two steps of a CIO_ALL request (the first
+ * step's result known, not yet handled) ends it there: no further step
+ * waits for data that will not come. */
+START_TEST(all_cancelled_between_steps)
+{
+	cio_loop *loop = t_loop_new();
+	char buf[100];
+	struct op o;
+	int sv[2];
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	ck_assert_int_eq(write(sv[1], "0123456789", 10), 10);
+	op_init(&o);
+	o.req.opts = CIO_ALL;
+	START(&o, cio_recv(loop, &o.req, sv[0], buf, sizeof(buf), 0, op_cb));
+	ck_assert_int_eq(cio_cancel(loop, &o.req), 0);
+	t_run(loop);
+	ck_assert_int_eq(o.n, 1);
+	ck_assert_int_eq(o.req.res, -ECANCELED);
+	ck_assert_int_eq(cio_transferred(&o.req), 10);
+	ck_assert(!memcmp(buf, "0123456789", 10));
+	close(sv[0]);
+	close(sv[1]);
+	t_loop_free(loop);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* CIO_LINK */
 
@@ -639,6 +666,7 @@ static Suite *options_suite(void)
 	tcase_add_test(tc, all_socket_tiny_buffers);
 	tcase_add_test(tc, all_read_across_eof);
 	tcase_add_test(tc, all_error_keeps_progress);
+	tcase_add_test(tc, all_cancelled_between_steps);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("link");
