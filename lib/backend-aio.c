@@ -24,6 +24,7 @@
 
 #define TAG_AIO    CIO__EP_TAG_USER
 #define REAP_BATCH 64
+#define FLUSH_EARLY 4u
 
 struct aio_backend {
 	struct cio__ep   ep;         /* first: epoll.c's view of loop->be */
@@ -117,6 +118,8 @@ static int to_pool(struct cio_loop *loop, cio_req *req)
 	return cio__pool_submit(loop, req);
 }
 
+static void flush(struct cio_loop *loop, struct aio_backend *be);
+
 static int aio_submit(struct cio_loop *loop, cio_req *req)
 {
 	struct aio_backend *be = BE(loop);
@@ -128,6 +131,10 @@ static int aio_submit(struct cio_loop *loop, cio_req *req)
 	}
 	if (direct(be, p->op, p->fd, p->op == CIO_OP_FSYNC ? 0 : p->a.rw.off)) {
 		queue(be, req);
+		/* To the device in small groups, not a loop pass's worth at
+		 * once: see FLUSH_EARLY in backend-uring.c. */
+		if (be->npend >= FLUSH_EARLY)
+			flush(loop, be);
 		return 0;
 	}
 	if (p->op == CIO_OP_FSYNC)

@@ -34,6 +34,8 @@
 #define CIO_IORING_OP_FTRUNCATE 55
 
 #define REAP_BATCH 64
+/* Reads and writes handed to the kernel in groups of this many. */
+#define FLUSH_EARLY 4u
 
 struct uring_backend {
 	struct io_uring  ring;
@@ -49,6 +51,7 @@ struct uring_backend {
 	bool             send_zc;    /* IORING_OP_SEND_ZC (6.0) */
 	bool             sendmsg_zc; /* IORING_OP_SENDMSG_ZC (6.1) */
 	bool             sqpoll;
+	unsigned         unflushed;   /* reads/writes prepared since a submit */
 	struct uring_backend *sq_next;   /* the process's SQPOLL rings */
 };
 
@@ -243,6 +246,7 @@ static int uring_init(struct cio_loop *loop, const struct cio_loop_opts *opts)
 	}
 	if (be->sqpoll)
 		loop->name = "uring+sqpoll";
+
 	be->nodrop = params.features & IORING_FEAT_NODROP;
 	be->cq_entries = params.cq_entries;
 	loop->be = be;
@@ -413,6 +417,21 @@ static bool cq_has_room(const struct uring_backend *be)
 	return be->nodrop || be->inflight < be->cq_entries;
 }
 
+/* Hand what is queued to the kernel now. Reads and writes go out in
+ * small groups rather than a loop iteration's worth at once: the block
+ * layer plugs a large batch and starts none of it until all is built, so
+ * the device idles meanwhile (on a virtio disk at QD 32, one io_uring_enter
+ * for 32 reads gave 60k IOPS, one per 4 reads 77k, as fio does with one
+ * per read). Nops and sockets still batch fully. */
+static void flush_early(struct cio_loop *loop, struct uring_backend *be)
+{
+	be->unflushed = 0;
+	if (be->sqpoll)
+		return;        /* the SQ thread picks them up by itself */
+	loop->stats.kernel_enters++;
+	io_uring_submit(&be->ring);
+}
+
 static int uring_submit(struct cio_loop *loop, cio_req *req)
 {
 	struct uring_backend *be = BE(loop);
@@ -424,6 +443,9 @@ static int uring_submit(struct cio_loop *loop, cio_req *req)
 		if (cio__likely(sqe != NULL)) {
 			prep(sqe, req);
 			be->inflight++;
+			if (P(req)->op <= CIO_OP_WRITEV && P(req)->op >= CIO_OP_READ &&
+			    ++be->unflushed >= FLUSH_EARLY)
+				flush_early(loop, be);
 			return 0;
 		}
 	}
@@ -608,7 +630,10 @@ static unsigned reap(struct cio_loop *loop, struct uring_backend *be)
 	struct { uint64_t ud; int32_t res; uint32_t flags; } got[REAP_BATCH];
 	unsigned total = 0, n;
 
-	for (;;) {
+	/* At most about a CQ's worth per call: callbacks that resubmit work
+	 * the kernel completes at once (page-cache reads) must not keep us
+	 * here forever; the rest waits for the next pass. */
+	while (total < be->cq_entries) {
 		if (cio__unlikely(IO_URING_READ_ONCE(*be->ring.sq.kflags) &
 				  IORING_SQ_CQ_OVERFLOW))
 			loop->stats.cq_overflows++;
