@@ -1,0 +1,1602 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cio-httpd: a static file server built on libcio's public API only.
+ *
+ *   cio-httpd --root DIR [--listen ADDR:PORT] [--backend auto|uring|aio|pool]
+ *             [--threads N] [--max-conns N] [--access-log FILE] [--index]
+ *             [--header-timeout S] [--idle-timeout S] [--send-timeout S]
+ *             [--drain-timeout S]
+ *
+ * One loop per thread, each with its own SO_REUSEPORT listening socket and
+ * a multishot accept (single accepts near --max-conns). A connection has
+ * one request in flight at a time, so it needs one cio_req: receive the
+ * head (with a deadline), open the file, send the head with the body of a
+ * small file, or the head and then the body with cio_sendfile, and start
+ * over.
+ *
+ * Path lookup runs in the loop only when the kernel can do it from its
+ * caches (openat2 RESOLVE_CACHED); otherwise it goes to the pool with
+ * cio_work, so a cold disk never stalls the other connections.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#if defined(SYS_openat2) && __has_include(<linux/openat2.h>)
+# include <linux/openat2.h>
+# define HAVE_OPENAT2 1
+#endif
+
+#include <cio.h>
+
+#include "http-parse.h"
+
+#define NS_PER_S     1000000000ull
+/* Bodies up to SMALL_MAX are read into the connection's buffer and go out
+ * with the head in one send; larger ones with cio_sendfile. (Reading 64
+ * KiB bodies into buffers too was measured: sendfile was faster, as the
+ * copies cost more than its trip to the pool.) */
+#define SMALL_MAX    (16 * 1024)
+#define OUT_SIZE     (SMALL_MAX + 1024)
+#define CHUNK        (1u << 20)    /* bytes per cio_sendfile (CIO_ALL) */
+#define LINGER_NS    (2 * NS_PER_S)
+#define LINGER_MAX   (256 * 1024)  /* unread bytes drained before a close */
+#define RETRY_NS     (100 * 1000000ull)  /* accept back-off */
+/* A multishot accept takes every connection waiting in the backlog at
+ * once (io_uring does so in the kernel, before we can count them), so it
+ * is used only while --max-conns leaves this much room; closer to the
+ * limit, one accept at a time. */
+#define MULTISHOT_ROOM 128
+#define LOG_SIZE     (32 * 1024)
+#define LOG_FLUSH    (16 * 1024)
+#define LIST_MAX     10000         /* directory entries listed */
+
+/* Exit statuses (see cio-httpd(1)). */
+enum { EXIT_USAGE = 2, EXIT_BACKEND = 3 };
+
+static struct {
+	const char *root, *listen, *backend, *access_log;
+	unsigned    threads, max_conns;
+	bool        index;
+	uint64_t    header_ns, idle_ns, send_ns, drain_ns;
+} opt = {
+	.listen = "127.0.0.1:8080",
+	.threads = 1,
+	.max_conns = 0,       /* 0: 1024, or less if RLIMIT_NOFILE says so */
+	.header_ns = 10 * NS_PER_S,
+	.idle_ns = 30 * NS_PER_S,
+	.send_ns = 60 * NS_PER_S,
+	.drain_ns = 10 * NS_PER_S,
+};
+
+static int root_fd = -1;
+static char root_real[PATH_MAX];   /* for the check without openat2 */
+static bool have_openat2, have_cached;
+static int log_fd = -1;
+static atomic_uint live_conns;     /* over all threads, for --max-conns */
+static atomic_bool stop_asked;
+
+enum conn_state { C_READ, C_OPEN, C_LIST, C_BODY, C_SEND, C_LINGER };
+enum open_stage { ST_FILE, ST_INDEX };
+
+struct worker;
+
+struct conn {
+	struct worker      *w;
+	struct conn        *prev, *next;
+	cio_req             req;        /* the one request in flight */
+	int                 fd;
+	int                 file;       /* the file being sent, or -1 */
+	int                 dirfd;      /* a directory to index, or -1 */
+	int                 state;      /* enum conn_state */
+	int                 stage;      /* enum open_stage */
+	int                 open_res;   /* from the pool's open */
+	int                 status;
+	bool                idle;       /* waiting for a request to start */
+	bool                keep_alive;
+	bool                linger;     /* drain unread input before closing */
+	uint64_t            head_deadline;
+	size_t              inlen, head_len, lingered;
+	size_t              path_len;
+	bool                want_dir;   /* the target ended with '/' */
+	struct stat         st;
+	uint64_t            body_off, body_left, chunk, sent;
+	size_t              small_got;
+	const char         *outp;       /* what to send: out or dyn */
+	size_t              outlen;
+	char               *dyn;        /* a directory listing */
+	size_t              dyn_len;
+	struct http_request hr;         /* points into in */
+	char                peer[INET6_ADDRSTRLEN];
+	char                path[PATH_MAX];
+	char                in[HTTP_MAX_HEAD];
+	char                out[OUT_SIZE];
+};
+
+struct worker {
+	unsigned     id;
+	cio_loop    *loop;
+	pthread_t    thread;
+	int          lfd;
+	int          rc;
+	bool         stopping, accepting, pausing;
+	bool         retry_armed, drain_armed, sig_armed, log_armed;
+	cio_req      accept_req, retry_timer, drain_timer, log_timer;
+	cio_req      stop_post, hurry_post;
+	cio_req      sig_req;           /* worker 0 reads the signalfd */
+	int          sigfd;
+	struct signalfd_siginfo si;
+	struct conn *conns;
+	unsigned     nconns;
+	time_t       date_sec;
+	char         date[32];          /* IMF-fixdate of date_sec */
+	char         logdate[40];       /* [dd/Mon/yyyy:hh:mm:ss +0000] */
+	char        *logbuf;
+	size_t       loglen;
+	uint64_t     accept_warned;
+};
+
+static struct worker *workers;
+
+static void read_more(struct conn *c);
+static void handle_input(struct conn *c);
+static void response_done(struct conn *c);
+static void respond_error(struct conn *c, int status);
+static void accept_resume(struct worker *w);
+static void maybe_finish(struct worker *w);
+static void log_flush(struct worker *w);
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
+static void refresh_date(struct worker *w)
+{
+	time_t t = time(NULL);
+	struct tm tm;
+
+	if (t == w->date_sec)
+		return;
+	w->date_sec = t;
+	w->date[http_format_date((int64_t)t, w->date)] = '\0';
+	gmtime_r(&t, &tm);
+	strftime(w->logdate, sizeof(w->logdate), "[%d/%b/%Y:%H:%M:%S +0000]", &tm);
+}
+
+/* ---- access log: lines gather per thread, written at most a second late ---- */
+
+static void on_log_timer(cio_req *req)
+{
+	struct worker *w = req->data;
+
+	w->log_armed = false;
+	log_flush(w);
+}
+
+/* A plain write(2) of what gathered: appending to a file in the page cache
+ * does not wait for the disk, and O_APPEND keeps threads' lines whole. */
+static void log_flush(struct worker *w)
+{
+	size_t done = 0;
+
+	while (done < w->loglen) {
+		ssize_t n = write(log_fd, w->logbuf + done, w->loglen - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;      /* a full disk loses log lines, not service */
+		done += (size_t)n;
+	}
+	w->loglen = 0;
+}
+
+static void log_request(struct conn *c)
+{
+	struct worker *w = c->w;
+	const struct http_request *r = &c->hr;
+	int n, tlen = r->target_len > 2048 ? 2048 : (int)r->target_len;
+
+	if (log_fd < 0)
+		return;
+	refresh_date(w);
+	if (r->method)
+		n = snprintf(w->logbuf + w->loglen, LOG_SIZE - w->loglen,
+			     "%s - - %s \"%.*s %.*s HTTP/1.%d\" %d %llu\n",
+			     c->peer, w->logdate, (int)r->method_len, r->method_str,
+			     tlen, r->target, r->minor, c->status,
+			     (unsigned long long)c->sent);
+	else
+		n = snprintf(w->logbuf + w->loglen, LOG_SIZE - w->loglen,
+			     "%s - - %s \"-\" %d %llu\n", c->peer, w->logdate,
+			     c->status, (unsigned long long)c->sent);
+	if (n > 0)
+		w->loglen += (size_t)n < LOG_SIZE - w->loglen ? (size_t)n : 0;
+	if (w->loglen >= LOG_FLUSH || w->stopping) {
+		log_flush(w);
+	} else if (!w->log_armed) {
+		w->log_timer.data = w;
+		if (cio_timer(w->loop, &w->log_timer, NS_PER_S, on_log_timer) == 0)
+			w->log_armed = true;
+		else
+			log_flush(w);
+	}
+}
+
+/* ---- connections ---- */
+
+
+static void close_conn(struct conn *c)
+{
+	struct worker *w = c->w;
+
+	if (c->file >= 0)
+		close(c->file);
+	if (c->dirfd >= 0)
+		close(c->dirfd);
+	/* Nothing is in flight on c->fd: its one request has called back. */
+	close(c->fd);
+	free(c->dyn);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	w->nconns--;
+	atomic_fetch_sub(&live_conns, 1);
+	free(c);
+	accept_resume(w);
+	maybe_finish(w);
+}
+
+static void on_linger(cio_req *req)
+{
+	struct conn *c = req->data;
+
+	if (req->res <= 0 || c->w->stopping ||
+	    (c->lingered += (size_t)req->res) > LINGER_MAX) {
+		close_conn(c);
+		return;
+	}
+	req->timeout_ns = LINGER_NS;
+	if (cio_recv(c->w->loop, req, c->fd, c->in, sizeof(c->in), 0, on_linger) < 0)
+		close_conn(c);
+}
+
+/* Closing a socket with unread input resets the connection, and the reset
+ * can overtake the response on its way to the client. So: stop sending,
+ * read and drop what comes for a while, then close. */
+static void linger_close(struct conn *c)
+{
+	shutdown(c->fd, SHUT_WR);
+	c->state = C_LINGER;
+	c->lingered = 0;
+	c->req.opts = 0;
+	c->req.timeout_ns = LINGER_NS;
+	if (cio_recv(c->w->loop, &c->req, c->fd, c->in, sizeof(c->in), 0, on_linger) < 0)
+		close_conn(c);
+}
+
+static void on_recv(cio_req *req)
+{
+	struct conn *c = req->data;
+
+	if (req->res <= 0 || c->w->stopping) {
+		/* A head that does not arrive in time gets a 408; an idle
+		 * connection that times out is just closed. */
+		if (req->res == -ETIMEDOUT && !c->idle && c->inlen > 0 && !c->w->stopping) {
+			memset(&c->hr, 0, sizeof(c->hr));
+			c->head_len = c->inlen;
+			respond_error(c, 408);
+			return;
+		}
+		close_conn(c);
+		return;
+	}
+	if (c->idle) {
+		c->idle = false;
+		c->head_deadline = now_ns() + opt.header_ns;
+	}
+	c->inlen += (size_t)req->res;
+	handle_input(c);
+}
+
+/* Receive more of a head: an idle connection waits --idle-timeout, one
+ * inside a head what is left of --header-timeout, however it trickles. */
+static void read_more(struct conn *c)
+{
+	uint64_t t = opt.idle_ns, now;
+
+	if (!c->idle || c->inlen > 0) {
+		now = now_ns();
+		if (now >= c->head_deadline) {
+			memset(&c->hr, 0, sizeof(c->hr));
+			c->head_len = c->inlen;
+			respond_error(c, 408);
+			return;
+		}
+		t = c->head_deadline - now;
+	}
+	c->state = C_READ;
+	c->req.opts = 0;
+	c->req.timeout_ns = t;
+	if (cio_recv(c->w->loop, &c->req, c->fd, c->in + c->inlen,
+		     sizeof(c->in) - c->inlen, 0, on_recv) < 0)
+		close_conn(c);
+}
+
+static void new_conn(struct worker *w, int fd)
+{
+	struct conn *c;
+	unsigned live = atomic_fetch_add(&live_conns, 1);
+
+	if (w->stopping || live >= opt.max_conns) {
+		atomic_fetch_sub(&live_conns, 1);
+		close(fd);
+		if (!w->stopping && w->accepting && !w->pausing) {
+			w->pausing = true;
+			cio_cancel(w->loop, &w->accept_req);
+		}
+		return;
+	}
+	c = malloc(sizeof(*c));
+	if (!c) {
+		atomic_fetch_sub(&live_conns, 1);
+		close(fd);
+		return;
+	}
+	/* Only the head of the struct needs zeroing; the buffers are
+	 * written before they are read. */
+	memset(c, 0, offsetof(struct conn, path));
+	c->w = w;
+	c->fd = fd;
+	c->file = c->dirfd = -1;
+	c->req.data = c;
+	c->head_deadline = now_ns() + opt.header_ns;
+	strcpy(c->peer, "-");
+	if (log_fd >= 0) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+
+		if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
+			if (ss.ss_family == AF_INET)
+				inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr,
+					  c->peer, sizeof(c->peer));
+			else if (ss.ss_family == AF_INET6)
+				inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr,
+					  c->peer, sizeof(c->peer));
+		}
+	}
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	w->nconns++;
+	if (opt.max_conns - (live + 1) <= MULTISHOT_ROOM && w->accepting &&
+	    (w->accept_req.opts & CIO_MULTISHOT) && !w->pausing) {
+		w->pausing = true;      /* on with single accepts */
+		cio_cancel(w->loop, &w->accept_req);
+	}
+	read_more(c);
+}
+
+/* ---- responses ---- */
+
+static const char *reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 206: return "Partial Content";
+	case 301: return "Moved Permanently";
+	case 304: return "Not Modified";
+	case 400: return "Bad Request";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 413: return "Content Too Large";
+	case 414: return "URI Too Long";
+	case 416: return "Range Not Satisfiable";
+	case 431: return "Request Header Fields Too Large";
+	case 503: return "Service Unavailable";
+	case 505: return "HTTP Version Not Supported";
+	default:  return "Internal Server Error";
+	}
+}
+
+/* Append to the head being built in c->out; a field that does not fit is
+ * cut short, which only a Location of several KiB could cause. */
+static void put(struct conn *c, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (c->outlen >= sizeof(c->out))
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(c->out + c->outlen, sizeof(c->out) - c->outlen, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		c->outlen += (size_t)n < sizeof(c->out) - c->outlen ?
+			     (size_t)n : sizeof(c->out) - c->outlen - 1;
+}
+
+static void head_start(struct conn *c, int status)
+{
+	refresh_date(c->w);
+	c->status = status;
+	c->outlen = 0;
+	c->outp = c->out;
+	put(c, "HTTP/1.1 %d %s\r\nServer: cio-httpd\r\nDate: %s\r\n",
+	    status, reason(status), c->w->date);
+}
+
+static void head_end(struct conn *c)
+{
+	if (!c->keep_alive)
+		put(c, "Connection: close\r\n\r\n");
+	else if (c->hr.minor == 0)
+		put(c, "Connection: keep-alive\r\n\r\n");
+	else
+		put(c, "\r\n");
+}
+
+static void on_sendfile(cio_req *req);
+
+static void send_file_chunk(struct conn *c)
+{
+	c->chunk = c->body_left < CHUNK ? c->body_left : CHUNK;
+	c->state = C_SEND;
+	c->req.opts = CIO_ALL;
+	c->req.timeout_ns = opt.send_ns;
+	if (cio_sendfile(c->w->loop, &c->req, c->fd, c->file, (int64_t)c->body_off,
+			 (size_t)c->chunk, on_sendfile) < 0)
+		close_conn(c);
+}
+
+static void on_sendfile(cio_req *req)
+{
+	struct conn *c = req->data;
+
+	/* Short: the file shrank, and the promised length cannot be kept. */
+	if (req->res < 0 || (uint64_t)req->res < c->chunk) {
+		close_conn(c);
+		return;
+	}
+	c->body_off += c->chunk;
+	c->body_left -= c->chunk;
+	c->sent += c->chunk;
+	if (c->body_left)
+		send_file_chunk(c);
+	else
+		response_done(c);
+}
+
+static void on_sent(cio_req *req)
+{
+	struct conn *c = req->data;
+
+	if (req->res < 0) {
+		close_conn(c);
+		return;
+	}
+	if (c->body_left && c->file >= 0) {
+		send_file_chunk(c);
+		return;
+	}
+	response_done(c);
+}
+
+/* Send outp[0..outlen): a head, maybe with its body. MSG_MORE when a
+ * sendfile body follows, so the head rides in the body's first segment. */
+static void send_out(struct conn *c)
+{
+	int flags = c->body_left && c->file >= 0 ? MSG_MORE : 0;
+
+	c->state = C_SEND;
+	c->req.opts = CIO_ALL;
+	c->req.timeout_ns = opt.send_ns;
+	if (cio_send(c->w->loop, &c->req, c->fd, c->outp, c->outlen, flags, on_sent) < 0)
+		close_conn(c);
+}
+
+/* Statuses after which the connection cannot go on: the rest of the input
+ * is not a request we can find the start of. */
+static bool ends_conn(int status)
+{
+	return status == 400 || status == 408 || status == 413 || status == 414 ||
+	       status == 431 || status == 505;
+}
+
+static void respond_error(struct conn *c, int status)
+{
+	int blen = (int)strlen(reason(status)) + 5;
+
+	if (ends_conn(status) || (status == 405 && c->hr.has_body)) {
+		c->keep_alive = false;
+		c->linger = status != 408;
+	}
+	head_start(c, status);
+	put(c, "Content-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n", blen);
+	if (status == 405)
+		put(c, "Allow: GET, HEAD\r\n");
+	if (status == 416)
+		put(c, "Content-Range: bytes */%llu\r\n", (unsigned long long)c->st.st_size);
+	head_end(c);
+	if (c->hr.method != HTTP_M_HEAD) {
+		put(c, "%d %s\n", status, reason(status));
+		c->sent = (uint64_t)blen;
+	}
+	send_out(c);
+}
+
+static int errno_status(int err)
+{
+	switch (err) {
+	case -ENOENT: case -ENOTDIR: case -ENAMETOOLONG:
+		return 404;
+	case -EACCES: case -EPERM: case -EXDEV: case -ELOOP:
+		return 403;
+	case -EMFILE: case -ENFILE: case -ENOMEM: case -ECANCELED:
+		return 503;
+	default:
+		return 500;
+	}
+}
+
+/* A directory asked for without its '/': send the client there, so the
+ * links of its index resolve. The target is plain visible ASCII. */
+static void redirect_dir(struct conn *c)
+{
+	size_t plen = 0;
+
+	while (plen < c->hr.target_len && c->hr.target[plen] != '?')
+		plen++;
+	head_start(c, 301);
+	put(c, "Location: %.*s/%.*s\r\nContent-Length: 0\r\n", (int)plen,
+	    c->hr.target, (int)(c->hr.target_len - plen), c->hr.target + plen);
+	head_end(c);
+	send_out(c);
+}
+
+static void small_ready(struct conn *c)
+{
+	c->outlen += c->body_left;
+	c->sent = c->body_left;
+	c->body_left = 0;
+	close(c->file);
+	c->file = -1;
+	send_out(c);
+}
+
+static void on_small_read(cio_req *req)
+{
+	struct conn *c = req->data;
+
+	if (req->res < 0 || c->small_got + (uint64_t)req->res < c->body_left)
+		close_conn(c);   /* no head sent yet, but no body to send either */
+	else
+		small_ready(c);
+}
+
+/* The body joins the head in buf (which holds the head). First try the
+ * page cache without blocking (RWF_NOWAIT); what is not there is read
+ * through the loop. */
+static void read_small(struct conn *c, char *buf)
+{
+	struct iovec iov = { buf + c->outlen, c->body_left };
+	ssize_t n = preadv2(c->file, &iov, 1, (off_t)c->body_off, RWF_NOWAIT);
+
+	c->outp = buf;
+	c->small_got = n > 0 ? (size_t)n : 0;
+	if (c->small_got == c->body_left) {
+		small_ready(c);
+		return;
+	}
+	c->state = C_BODY;
+	c->req.opts = CIO_ALL;
+	c->req.timeout_ns = 0;
+	if (cio_read(c->w->loop, &c->req, c->file, buf + c->outlen + c->small_got,
+		     c->body_left - c->small_got,
+		     (int64_t)(c->body_off + c->small_got), on_small_read) < 0)
+		close_conn(c);
+}
+
+static void respond_file(struct conn *c)
+{
+	const struct http_request *r = &c->hr;
+	uint64_t size = (uint64_t)c->st.st_size, off = 0, len = size;
+	int64_t mtime = (int64_t)c->st.st_mtime;
+	char lm[32];
+	int status;
+
+	lm[http_format_date(mtime, lm)] = '\0';
+	if (r->if_modified_since >= 0 && mtime <= r->if_modified_since) {
+		close(c->file);
+		c->file = -1;
+		head_start(c, 304);
+		put(c, "Last-Modified: %s\r\n", lm);
+		head_end(c);
+		send_out(c);
+		return;
+	}
+	status = http_range_resolve(r, size, mtime, &off, &len);
+	if (status == 416) {
+		close(c->file);
+		c->file = -1;
+		respond_error(c, 416);
+		return;
+	}
+	head_start(c, status);
+	put(c, "Content-Type: %s\r\nContent-Length: %llu\r\nLast-Modified: %s\r\n"
+	    "Accept-Ranges: bytes\r\n",
+	    http_content_type(c->path, strlen(c->path)), (unsigned long long)len, lm);
+	if (status == 206)
+		put(c, "Content-Range: bytes %llu-%llu/%llu\r\n", (unsigned long long)off,
+		    (unsigned long long)(off + len - 1), (unsigned long long)size);
+	head_end(c);
+	c->body_off = off;
+	c->body_left = r->method == HTTP_M_HEAD ? 0 : len;
+	if (c->body_left == 0) {
+		close(c->file);
+		c->file = -1;
+		send_out(c);
+	} else if (len <= SMALL_MAX && c->outlen + len <= sizeof(c->out)) {
+		read_small(c, c->out);
+	} else {
+		send_out(c);    /* then cio_sendfile, from on_sent */
+	}
+}
+
+/* ---- directory listings (--index), built on the pool ---- */
+
+struct sbuf {
+	char  *p;
+	size_t len, cap;
+	bool   failed;
+};
+
+static void sb_add(struct sbuf *b, const char *s, size_t n)
+{
+	if (b->failed)
+		return;
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 8192;
+		char *p;
+
+		while (cap < b->len + n)
+			cap *= 2;
+		p = realloc(b->p, cap);
+		if (!p) {
+			b->failed = true;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+}
+
+#define SB_LIT(b, lit) sb_add(b, lit, sizeof(lit) - 1)
+
+static void sb_html(struct sbuf *b, const char *s)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '&': sb_add(b, "&amp;", 5); break;
+		case '<': sb_add(b, "&lt;", 4); break;
+		case '>': sb_add(b, "&gt;", 4); break;
+		case '"': sb_add(b, "&quot;", 6); break;
+		case '\'': sb_add(b, "&#39;", 5); break;
+		default: sb_add(b, s, 1);
+		}
+	}
+}
+
+static void sb_url(struct sbuf *b, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (; *s; s++) {
+		unsigned char u = (unsigned char)*s;
+		char e[3] = { '%', hex[u >> 4], hex[u & 15] };
+
+		if ((u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') ||
+		    (u >= '0' && u <= '9') || strchr("-._~", u))
+			sb_add(b, s, 1);
+		else
+			sb_add(b, e, 3);
+	}
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* On a pool thread: read the directory and write the HTML into c->dyn,
+ * leaving room in front for the head. */
+static void list_work(cio_req *req)
+{
+	struct conn *c = req->data;
+	struct sbuf b = { 0 };
+	char **names = NULL;
+	size_t n = 0;
+	struct dirent *de;
+	DIR *d = fdopendir(c->dirfd);
+
+	if (!d)
+		return;
+	c->dirfd = -1;   /* d owns it now */
+	names = calloc(LIST_MAX, sizeof(*names));
+	while (names && n < LIST_MAX && (de = readdir(d)) != NULL) {
+		struct stat st;
+		bool isdir = de->d_type == DT_DIR;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (de->d_type == DT_UNKNOWN || de->d_type == DT_LNK)
+			isdir = fstatat(dirfd(d), de->d_name, &st, 0) == 0 && S_ISDIR(st.st_mode);
+		if (asprintf(&names[n], "%s%s", de->d_name, isdir ? "/" : "") < 0)
+			break;
+		n++;
+	}
+	closedir(d);
+	if (names)
+		qsort(names, n, sizeof(*names), cmp_names);
+	sb_add(&b, c->out, 1024);   /* room for the head */
+	SB_LIT(&b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Index of /");
+	sb_html(&b, c->path);
+	SB_LIT(&b, "</title></head>\n<body><h1>Index of /");
+	sb_html(&b, c->path);
+	SB_LIT(&b, "</h1>\n<ul>\n<li><a href=\"../\">../</a></li>\n");
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(names[i]);
+		bool isdir = l > 1 && names[i][l - 1] == '/';
+
+		if (isdir)
+			names[i][l - 1] = '\0';
+		SB_LIT(&b, "<li><a href=\"");
+		sb_url(&b, names[i]);
+		if (isdir)
+			SB_LIT(&b, "/\">");
+		else
+			SB_LIT(&b, "\">");
+		sb_html(&b, names[i]);
+		if (isdir)
+			SB_LIT(&b, "/</a></li>\n");
+		else
+			SB_LIT(&b, "</a></li>\n");
+		free(names[i]);
+	}
+	free(names);
+	SB_LIT(&b, "</ul>\n</body></html>\n");
+	if (b.failed) {
+		free(b.p);
+		return;
+	}
+	c->dyn = b.p;
+	c->dyn_len = b.len;
+}
+
+static void on_listed(cio_req *req)
+{
+	struct conn *c = req->data;
+	size_t blen;
+
+	if (!c->dyn) {
+		respond_error(c, req->res < 0 ? 503 : 500);
+		return;
+	}
+	blen = c->dyn_len - 1024;
+	head_start(c, 200);
+	put(c, "Content-Type: text/html; charset=utf-8\r\nContent-Length: %zu\r\n", blen);
+	head_end(c);
+	if (c->hr.method == HTTP_M_HEAD || c->outlen > 1024) {
+		send_out(c);
+		return;
+	}
+	memcpy(c->dyn + 1024 - c->outlen, c->out, c->outlen);
+	c->outp = c->dyn + 1024 - c->outlen;
+	c->outlen += blen;
+	c->sent = blen;
+	send_out(c);
+}
+
+static void respond_listing(struct conn *c)
+{
+	c->state = C_LIST;
+	c->req.opts = 0;
+	c->req.timeout_ns = 0;
+	if (cio_work(c->w->loop, &c->req, list_work, on_listed) < 0)
+		respond_error(c, 503);
+}
+
+/* ---- opening files under the root ---- */
+
+/* Without openat2: open, then check where the descriptor really points.
+ * The check looks at the opened file itself, so a symlink swapped in
+ * between cannot fool it. */
+static int open_checked(int dirfd, const char *path)
+{
+	char link[64], real[PATH_MAX];
+	size_t rlen = strlen(root_real);
+	ssize_t n;
+	int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+
+	if (fd < 0)
+		return -errno;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, real, sizeof(real) - 1);
+	if (n < 0 || (size_t)n < rlen || memcmp(real, root_real, rlen) != 0 ||
+	    ((size_t)n > rlen && real[rlen] != '/' && rlen > 1)) {
+		close(fd);
+		return -EXDEV;
+	}
+	return fd;
+}
+
+/* Open path (relative, "" for the root itself) beneath the root. With
+ * cached, fail with -EAGAIN rather than wait for the disk. */
+static int open_beneath(const char *path, bool cached)
+{
+	const char *p = *path ? path : ".";
+
+#ifdef HAVE_OPENAT2
+	if (have_openat2) {
+		struct open_how how = {
+			.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY,
+			.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+		};
+		int fd;
+
+		if (cached) {
+			if (!have_cached)
+				return -EAGAIN;
+			how.resolve |= RESOLVE_CACHED;
+		}
+		fd = (int)syscall(SYS_openat2, root_fd, p, &how, sizeof(how));
+		return fd < 0 ? -errno : fd;
+	}
+#endif
+	if (cached)
+		return -EAGAIN;
+	return open_checked(root_fd, p);
+}
+
+static void index_opened(struct conn *c, int fd)
+{
+	if (fd >= 0) {
+		if (fstat(fd, &c->st) == 0 && S_ISREG(c->st.st_mode)) {
+			close(c->dirfd);
+			c->dirfd = -1;
+			c->file = fd;
+			respond_file(c);
+			return;
+		}
+		close(fd);
+		fd = -ENOENT;
+	}
+	if (fd == -ENOENT && opt.index) {
+		respond_listing(c);
+		return;
+	}
+	close(c->dirfd);
+	c->dirfd = -1;
+	respond_error(c, fd == -ENOENT ? 403 : errno_status(fd));
+}
+
+static void open_path(struct conn *c);
+
+static void opened(struct conn *c, int fd)
+{
+	if (c->stage == ST_INDEX) {
+		index_opened(c, fd);
+		return;
+	}
+	if (fd < 0) {
+		respond_error(c, errno_status(fd));
+		return;
+	}
+	if (fstat(fd, &c->st) < 0) {
+		close(fd);
+		respond_error(c, 500);
+		return;
+	}
+	if (S_ISDIR(c->st.st_mode)) {
+		if (!c->want_dir && c->path_len > 0) {
+			close(fd);
+			redirect_dir(c);
+			return;
+		}
+		if (c->path_len + sizeof("/index.html") > sizeof(c->path)) {
+			close(fd);
+			respond_error(c, 404);
+			return;
+		}
+		c->dirfd = fd;
+		c->stage = ST_INDEX;
+		strcpy(c->path + c->path_len, c->path_len ? "/index.html" : "index.html");
+		open_path(c);
+		return;
+	}
+	if (!S_ISREG(c->st.st_mode)) {
+		close(fd);
+		respond_error(c, 403);
+		return;
+	}
+	c->file = fd;
+	respond_file(c);
+}
+
+static void open_work(cio_req *req)
+{
+	struct conn *c = req->data;
+
+	c->open_res = open_beneath(c->path, false);
+}
+
+static void on_open_work(cio_req *req)
+{
+	struct conn *c = req->data;
+
+	opened(c, req->res < 0 ? (int)req->res : c->open_res);
+}
+
+static void open_path(struct conn *c)
+{
+	int fd = open_beneath(c->path, true);
+
+	if (fd != -EAGAIN) {
+		opened(c, fd);
+		return;
+	}
+	c->state = C_OPEN;
+	c->req.opts = 0;
+	c->req.timeout_ns = 0;
+	if (cio_work(c->w->loop, &c->req, open_work, on_open_work) < 0)
+		opened(c, -ENOMEM);
+}
+
+/* ---- requests ---- */
+
+static void serve(struct conn *c)
+{
+	const struct http_request *r = &c->hr;
+	int n;
+
+	c->keep_alive = r->keep_alive && !c->w->stopping;
+	if (r->method == HTTP_M_OTHER) {
+		respond_error(c, 405);
+		return;
+	}
+	if (r->has_body) {
+		respond_error(c, 413);   /* GET and HEAD take no body here */
+		return;
+	}
+	n = http_decode_path(r->target, r->target_len, c->path, sizeof(c->path) - 16,
+			     &c->want_dir);
+	if (n < 0) {
+		respond_error(c, -n);
+		return;
+	}
+	c->path_len = (size_t)n;
+	c->stage = ST_FILE;
+	open_path(c);
+}
+
+static void handle_input(struct conn *c)
+{
+	int n = http_parse_request(c->in, c->inlen, &c->hr);
+
+	c->status = 0;
+	c->sent = 0;
+	c->body_left = 0;
+	c->linger = false;
+	if (n == 0) {
+		read_more(c);
+		return;
+	}
+	if (n < 0) {
+		memset(&c->hr, 0, sizeof(c->hr));
+		c->head_len = c->inlen;
+		c->keep_alive = false;
+		respond_error(c, -n);
+		return;
+	}
+	c->head_len = (size_t)n;
+	serve(c);
+}
+
+static void response_done(struct conn *c)
+{
+	if (c->file >= 0) {
+		close(c->file);
+		c->file = -1;
+	}
+	if (c->dirfd >= 0) {
+		close(c->dirfd);
+		c->dirfd = -1;
+	}
+	free(c->dyn);
+	c->dyn = NULL;
+	log_request(c);
+	/* Pipelined requests wait behind this head. */
+	c->inlen -= c->head_len;
+	memmove(c->in, c->in + c->head_len, c->inlen);
+	c->head_len = 0;
+	if (!c->keep_alive || c->w->stopping) {
+		if (c->linger || c->inlen)
+			linger_close(c);
+		else
+			close_conn(c);
+		return;
+	}
+	if (c->inlen > 0) {
+		c->idle = false;
+		c->head_deadline = now_ns() + opt.header_ns;
+		handle_input(c);
+	} else {
+		c->idle = true;
+		read_more(c);
+	}
+}
+
+/* ---- accepting, backing off, stopping ---- */
+
+static void on_accept(cio_req *req);
+
+static void start_accept(struct worker *w)
+{
+	unsigned live = atomic_load(&live_conns);
+
+	w->accept_req.data = w;
+	w->accept_req.opts = live < opt.max_conns && opt.max_conns - live > MULTISHOT_ROOM ?
+			     CIO_MULTISHOT : 0;
+	w->accept_req.timeout_ns = 0;
+	w->pausing = false;
+	if (cio_accept(w->loop, &w->accept_req, w->lfd, NULL, NULL,
+		       SOCK_NONBLOCK | SOCK_CLOEXEC, on_accept) == 0)
+		w->accepting = true;
+}
+
+static void on_retry(cio_req *req)
+{
+	struct worker *w = req->data;
+
+	w->retry_armed = false;
+	if (w->stopping)
+		maybe_finish(w);
+	else
+		accept_resume(w);
+}
+
+static void arm_retry(struct worker *w, uint64_t ns)
+{
+	w->retry_timer.data = w;
+	if (cio_timer(w->loop, &w->retry_timer, ns, on_retry) == 0)
+		w->retry_armed = true;
+}
+
+/* Accept again if nothing stops it: called when a connection ends and
+ * when a back-off timer fires. */
+static void accept_resume(struct worker *w)
+{
+	if (w->stopping || w->accepting || w->retry_armed)
+		return;
+	if (atomic_load(&live_conns) >= opt.max_conns) {
+		/* Full: the other threads' connections count too, and they
+		 * do not tell us when they end, so look again soon. */
+		arm_retry(w, RETRY_NS);
+		return;
+	}
+	start_accept(w);
+	if (!w->accepting)
+		arm_retry(w, RETRY_NS);
+}
+
+static void on_accept(cio_req *req)
+{
+	struct worker *w = req->data;
+	uint64_t now;
+
+	if (req->flags & CIO_F_MORE) {
+		new_conn(w, (int)req->res);
+		return;
+	}
+	w->accepting = false;
+	w->pausing = false;
+	if (req->res >= 0) {            /* a single accept */
+		new_conn(w, (int)req->res);
+		if (w->stopping)
+			maybe_finish(w);
+		else
+			accept_resume(w);
+		return;
+	}
+	if (w->stopping) {
+		maybe_finish(w);
+		return;
+	}
+	if (req->res == -ECANCELED) {   /* paused near --max-conns */
+		accept_resume(w);
+		return;
+	}
+	/* EMFILE, ENFILE, ENOBUFS, ...: the connections wait in the backlog
+	 * while the ones we have finish and free descriptors. */
+	now = now_ns();
+	if (now - w->accept_warned > 10 * NS_PER_S || !w->accept_warned) {
+		fprintf(stderr, "cio-httpd: accept: %s; retrying every %llu ms\n",
+			strerror((int)-req->res), (unsigned long long)(RETRY_NS / 1000000));
+		w->accept_warned = now;
+	}
+	arm_retry(w, RETRY_NS);
+}
+
+static void on_drain(cio_req *req)
+{
+	struct worker *w = req->data;
+
+	w->drain_armed = false;
+	if (req->res == 0)
+		cio_cancel_all(w->loop);   /* the drain took too long */
+}
+
+/* Everything done and stopping: end the requests that would keep the
+ * loop alive, so cio_run returns. */
+static void maybe_finish(struct worker *w)
+{
+	if (!w->stopping || w->nconns || w->accepting || w->retry_armed)
+		return;
+	if (w->drain_armed)
+		cio_cancel(w->loop, &w->drain_timer);
+	if (w->sig_armed)
+		cio_cancel(w->loop, &w->sig_req);
+	if (w->log_armed)
+		cio_cancel(w->loop, &w->log_timer);
+	if (log_fd >= 0)
+		log_flush(w);
+}
+
+static void begin_stop(struct worker *w)
+{
+	if (w->stopping)
+		return;
+	w->stopping = true;
+	if (w->accepting)
+		cio_cancel(w->loop, &w->accept_req);
+	if (w->retry_armed)
+		cio_cancel(w->loop, &w->retry_timer);
+	/* Waiting connections go now; the others after their response. */
+	for (struct conn *c = w->conns; c; c = c->next) {
+		c->keep_alive = false;
+		if (c->state == C_READ || c->state == C_LINGER)
+			cio_cancel(w->loop, &c->req);
+	}
+	if (w->nconns) {
+		w->drain_timer.data = w;
+		if (cio_timer(w->loop, &w->drain_timer, opt.drain_ns, on_drain) == 0)
+			w->drain_armed = true;
+	}
+	maybe_finish(w);
+}
+
+static void on_stop_post(cio_req *req)
+{
+	begin_stop(req->data);
+}
+
+static void on_hurry_post(cio_req *req)
+{
+	struct worker *w = req->data;
+
+	begin_stop(w);
+	cio_cancel_all(w->loop);
+}
+
+static void on_signal(cio_req *req);
+
+static void read_signal(struct worker *w)
+{
+	w->sig_req.data = w;
+	if (cio_read(w->loop, &w->sig_req, w->sigfd, &w->si, sizeof(w->si), -1,
+		     on_signal) == 0)
+		w->sig_armed = true;
+}
+
+/* SIGINT or SIGTERM: every thread stops accepting and drains; a second
+ * one cuts the drain short. */
+static void on_signal(cio_req *req)
+{
+	struct worker *w = req->data;
+	bool again;
+
+	w->sig_armed = false;
+	if (req->res != (int64_t)sizeof(w->si))
+		return;    /* cancelled: this thread is done */
+	again = atomic_exchange(&stop_asked, true);
+	for (unsigned i = 0; i < opt.threads; i++) {
+		struct worker *o = &workers[i];
+		cio_req *post = again ? &o->hurry_post : &o->stop_post;
+
+		if (o == w)
+			continue;
+		post->data = o;
+		cio_post(o->loop, post, again ? on_hurry_post : on_stop_post);
+	}
+	begin_stop(w);
+	if (again)
+		cio_cancel_all(w->loop);
+	else if (w->nconns)
+		read_signal(w);
+	maybe_finish(w);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	int ret = cio_run(w->loop, CIO_RUN_DEFAULT);
+
+	if (ret < 0) {
+		fprintf(stderr, "cio-httpd: thread %u: cio_run: %s\n", w->id, strerror(-ret));
+		w->rc = 1;
+	}
+	return NULL;
+}
+
+/* ---- start-up ---- */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: cio-httpd --root DIR [--listen ADDR:PORT] [--backend auto|uring|aio|pool]\n"
+		"                 [--threads N] [--max-conns N] [--access-log FILE] [--index]\n"
+		"                 [--header-timeout S] [--idle-timeout S] [--send-timeout S]\n"
+		"                 [--drain-timeout S]\n");
+}
+
+static void die_usage(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "cio-httpd: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\n");
+	usage(stderr);
+	exit(EXIT_USAGE);
+}
+
+static unsigned parse_count(const char *s, const char *name, unsigned max)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || v == 0 || v > max)
+		die_usage("%s: not a count in range", name);
+	return (unsigned)v;
+}
+
+static uint64_t parse_seconds(const char *s, const char *name)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || !(v > 0) || v > 86400 * 365)
+		die_usage("%s: not a number of seconds", name);
+	return (uint64_t)(v * 1e9);
+}
+
+static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon = strrchr(s, ':');
+	size_t hlen;
+	char *end;
+	unsigned long port;
+
+	if (!colon || colon == s || (size_t)(colon - s) >= sizeof(host))
+		return -1;
+	hlen = (size_t)(colon - s);
+	memcpy(host, s, hlen);
+	host[hlen] = '\0';
+	errno = 0;
+	port = strtoul(colon + 1, &end, 10);
+	if (errno || end == colon + 1 || *end || port > 65535)
+		return -1;
+	memset(ss, 0, sizeof(*ss));
+	if (host[0] == '[' && hlen > 2 && host[hlen - 1] == ']') {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+		host[hlen - 1] = '\0';
+		if (inet_pton(AF_INET6, host + 1, &sin6->sin6_addr) != 1)
+			return -1;
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*sin6);
+	} else {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+		if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
+			return -1;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		*len = sizeof(*sin);
+	}
+	return 0;
+}
+
+static int make_listener(const struct sockaddr_storage *ss, socklen_t len)
+{
+	int one = 1;
+	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	/* TCP_NODELAY is inherited by accepted sockets: responses are
+	 * whole, so Nagle could only delay the last segment. */
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ||
+	    bind(fd, (const struct sockaddr *)ss, len) < 0 ||
+	    listen(fd, 4096) < 0) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+static void parse_args(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "root",           required_argument, NULL, 'r' },
+		{ "listen",         required_argument, NULL, 'l' },
+		{ "backend",        required_argument, NULL, 'b' },
+		{ "threads",        required_argument, NULL, 't' },
+		{ "max-conns",      required_argument, NULL, 'm' },
+		{ "access-log",     required_argument, NULL, 'a' },
+		{ "index",          no_argument,       NULL, 'i' },
+		{ "header-timeout", required_argument, NULL, 'H' },
+		{ "idle-timeout",   required_argument, NULL, 'I' },
+		{ "send-timeout",   required_argument, NULL, 'S' },
+		{ "drain-timeout",  required_argument, NULL, 'D' },
+		{ "help",           no_argument,       NULL, 'h' },
+		{ 0 }
+	};
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'r': opt.root = optarg; break;
+		case 'l': opt.listen = optarg; break;
+		case 'b': opt.backend = optarg; break;
+		case 't': opt.threads = parse_count(optarg, "--threads", 256); break;
+		case 'm': opt.max_conns = parse_count(optarg, "--max-conns", 1u << 20); break;
+		case 'a': opt.access_log = optarg; break;
+		case 'i': opt.index = true; break;
+		case 'H': opt.header_ns = parse_seconds(optarg, "--header-timeout"); break;
+		case 'I': opt.idle_ns = parse_seconds(optarg, "--idle-timeout"); break;
+		case 'S': opt.send_ns = parse_seconds(optarg, "--send-timeout"); break;
+		case 'D': opt.drain_ns = parse_seconds(optarg, "--drain-timeout"); break;
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); exit(EXIT_USAGE);
+		}
+	}
+	if (optind < argc)
+		die_usage("unexpected argument %s", argv[optind]);
+	if (!opt.root)
+		die_usage("%s", "--root DIR is required");
+	if (opt.backend && strcmp(opt.backend, "auto") && strcmp(opt.backend, "uring") &&
+	    strcmp(opt.backend, "aio") && strcmp(opt.backend, "pool"))
+		die_usage("--backend %s: not auto, uring, aio or pool", opt.backend);
+}
+
+/* Which of openat2 and RESOLVE_CACHED this kernel has (5.6 and 5.12). */
+static void probe_openat2(void)
+{
+#ifdef HAVE_OPENAT2
+	struct open_how how = {
+		.flags = O_RDONLY | O_CLOEXEC | O_DIRECTORY,
+		.resolve = RESOLVE_BENEATH,
+	};
+	int fd = (int)syscall(SYS_openat2, root_fd, ".", &how, sizeof(how));
+
+	if (fd < 0)
+		return;     /* ENOSYS, or a seccomp filter: the checked open */
+	close(fd);
+	have_openat2 = true;
+	how.resolve |= RESOLVE_CACHED;
+	fd = (int)syscall(SYS_openat2, root_fd, ".", &how, sizeof(how));
+	if (fd >= 0 || errno == EAGAIN)
+		have_cached = true;
+	if (fd >= 0)
+		close(fd);
+#endif
+}
+
+/* Raise the descriptor limit to what we may have, and unless --max-conns
+ * says otherwise, take no more connections than it leaves room for: each
+ * may hold a socket and a file, and the loops and pools hold some more.
+ * Past that, accept would fail with EMFILE and opens with 503s. */
+static void fit_max_conns(void)
+{
+	struct rlimit rl;
+	rlim_t room;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		rl.rlim_cur = rl.rlim_max = 1024;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (opt.max_conns)
+		return;
+	room = rl.rlim_cur > 32 + 8 * opt.threads ? (rl.rlim_cur - 32 - 8 * opt.threads) / 2 : 1;
+	opt.max_conns = room < 1024 ? (unsigned)(room ? room : 1) : 1024;
+}
+
+static int setup_root(void)
+{
+	root_fd = open(opt.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (root_fd < 0 || !realpath(opt.root, root_real)) {
+		fprintf(stderr, "cio-httpd: --root %s: %s\n", opt.root, strerror(errno));
+		return -1;
+	}
+	probe_openat2();
+	return 0;
+}
+
+static int setup_workers(const struct sockaddr_storage *addr, socklen_t alen)
+{
+	struct sockaddr_storage ss = *addr;
+	struct cio_loop_opts lo = { .backend = opt.backend, .entries = 1024 };
+	socklen_t len = alen;
+
+	workers = calloc(opt.threads, sizeof(*workers));
+	if (!workers)
+		return 1;
+	for (unsigned i = 0; i < opt.threads; i++) {
+		struct worker *w = &workers[i];
+		int ret;
+
+		w->id = i;
+		w->sigfd = -1;
+		w->lfd = make_listener(&ss, len);
+		if (w->lfd < 0) {
+			fprintf(stderr, "cio-httpd: listen on %s: %s\n", opt.listen,
+				strerror(-w->lfd));
+			return 1;
+		}
+		/* Port 0 picked one: the other threads bind the same. */
+		if (i == 0 && getsockname(w->lfd, (struct sockaddr *)&ss, &len) < 0)
+			return 1;
+		ret = cio_loop_new(&w->loop, &lo);
+		if (ret < 0) {
+			fprintf(stderr, "cio-httpd: backend %s: %s\n",
+				opt.backend ? opt.backend : "auto", strerror(-ret));
+			return EXIT_BACKEND;
+		}
+		if (log_fd >= 0 && !(w->logbuf = malloc(LOG_SIZE)))
+			return 1;
+	}
+	*(struct sockaddr_storage *)addr = ss;
+	return 0;
+}
+
+static void print_listening(const struct sockaddr_storage *ss)
+{
+	char host[INET6_ADDRSTRLEN];
+
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+		printf("listening on [%s]:%u\n", host, ntohs(s6->sin6_port));
+	} else {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+
+		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+		printf("listening on %s:%u\n", host, ntohs(s4->sin_port));
+	}
+	printf("backend %s, %u thread%s\n", cio_backend(workers[0].loop), opt.threads,
+	       opt.threads == 1 ? "" : "s");
+	fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+	struct sockaddr_storage ss;
+	socklen_t slen;
+	sigset_t mask;
+	int rc;
+
+	parse_args(argc, argv);
+	if (parse_listen(opt.listen, &ss, &slen) < 0)
+		die_usage("--listen %s: not ADDR:PORT", opt.listen);
+	fit_max_conns();
+	if (setup_root() < 0)
+		return 1;
+	if (opt.access_log) {
+		log_fd = open(opt.access_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+		if (log_fd < 0) {
+			fprintf(stderr, "cio-httpd: --access-log %s: %s\n", opt.access_log,
+				strerror(errno));
+			return 1;
+		}
+	}
+	/* sendfile(2) cannot say MSG_NOSIGNAL; a client gone is -EPIPE. The
+	 * stop signals are blocked in every thread and read from a signalfd. */
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+
+	rc = setup_workers(&ss, slen);
+	if (rc)
+		return rc;
+	workers[0].sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	if (workers[0].sigfd < 0) {
+		perror("cio-httpd: signalfd");
+		return 1;
+	}
+	read_signal(&workers[0]);
+	for (unsigned i = 0; i < opt.threads; i++)
+		start_accept(&workers[i]);
+	print_listening(&ss);
+	for (unsigned i = 1; i < opt.threads; i++) {
+		if (pthread_create(&workers[i].thread, NULL, worker_main, &workers[i])) {
+			fprintf(stderr, "cio-httpd: cannot start thread %u\n", i);
+			return 1;
+		}
+	}
+	worker_main(&workers[0]);
+	rc = workers[0].rc;
+	for (unsigned i = 1; i < opt.threads; i++) {
+		pthread_join(workers[i].thread, NULL);
+		rc |= workers[i].rc;
+	}
+	for (unsigned i = 0; i < opt.threads; i++) {
+		close(workers[i].lfd);
+		cio_loop_free(workers[i].loop);
+		free(workers[i].logbuf);
+	}
+	close(workers[0].sigfd);
+	free(workers);
+	if (log_fd >= 0)
+		close(log_fd);
+	close(root_fd);
+	return rc;
+}
