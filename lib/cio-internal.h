@@ -353,6 +353,8 @@ uint32_t cio__stream_events(const cio_req *req);  /* what it waits for */
 int  cio__check_direct(struct cio_loop *loop, int op, int fd, const void *buf,
 		       uint64_t len, int64_t off);   /* 0 or -EINVAL */
 void cio__fd_forget(struct cio_loop *loop, int fd);
+bool cio__fd_recv_waits(struct cio_loop *loop, int fd);
+void cio__fd_set_recv_waits(struct cio_loop *loop, int fd, bool waits);
 void cio__fd_free(struct cio_loop *loop);
 
 /* faults.c: CIO_FAULTS */

@@ -39,7 +39,7 @@ struct cio__fdinfo {
 	uint8_t  state;
 	uint8_t  mem_shift;     /* buffer addresses: 1 << mem_shift */
 	uint8_t  off_shift;     /* offsets and lengths: 1 << off_shift */
-	uint8_t  pad;
+	uint8_t  recv_waits;    /* the last receive on it found nothing */
 };
 
 static uint8_t shift_of(unsigned v)
@@ -135,8 +135,10 @@ static const struct cio__fdinfo *lookup(struct cio_loop *loop, int fd)
 
 void cio__fd_forget(struct cio_loop *loop, int fd)
 {
-	if (fd >= 0 && (unsigned)fd < loop->nfdinfo)
+	if (fd >= 0 && (unsigned)fd < loop->nfdinfo) {
 		loop->fdinfo[fd].state = FD_UNKNOWN;
+		loop->fdinfo[fd].recv_waits = 0;
+	}
 }
 
 void cio__fd_free(struct cio_loop *loop)
@@ -186,4 +188,22 @@ int cio__check_direct(struct cio_loop *loop, int op, int fd, const void *buf,
 	if (!fi || fi->state != FD_DIRECT || transfer_ok(fi, op, buf, len, off))
 		return 0;
 	return -EINVAL;
+}
+
+/* A hint for the stream engine, kept here with what else the loop knows of
+ * an fd: did the last receive on it find nothing and have to wait? Then
+ * the next one waits for readiness first instead of trying a receive that
+ * would fail (request/response traffic). A stale hint costs one epoll
+ * round, never a result. */
+bool cio__fd_recv_waits(struct cio_loop *loop, int fd)
+{
+	const struct cio__fdinfo *fi = lookup(loop, fd);
+
+	return fi && fi->recv_waits;
+}
+
+void cio__fd_set_recv_waits(struct cio_loop *loop, int fd, bool waits)
+{
+	if (fd >= 0 && (unsigned)fd < loop->nfdinfo)
+		loop->fdinfo[fd].recv_waits = waits;
 }

@@ -67,6 +67,27 @@ uint32_t cio__stream_events(const cio_req *req)
 	}
 }
 
+static bool receives(int op)
+{
+	return op == CIO_OP_RECV || op == CIO_OP_READ || op == CIO_OP_READV ||
+	       op == CIO_OP_RECVMSG;
+}
+
+/* What a receive asked for, to tell a full buffer (0: unknown). */
+static uint64_t wanted(const cio_req *req)
+{
+	const struct cio__priv *p = P((cio_req *)req);
+
+	switch (p->op) {
+	case CIO_OP_RECV:
+		return p->a.msg.len;
+	case CIO_OP_READ:
+		return p->a.rw.len;
+	default:
+		return 0;
+	}
+}
+
 static int to_pool(struct cio_loop *loop, cio_req *req)
 {
 	P(req)->where = CIO__W_POOL;
@@ -260,7 +281,17 @@ int cio__stream_submit(struct cio_loop *loop, cio_req *req)
 	 * callback inside the submitting call. */
 	if (!multishot(req) && p->op != CIO_OP_POLL && p->op != CIO_OP_RECV_POOL &&
 	    !(p->iflags & CIO__IF_BLOCKFD)) {
+		bool rx = receives(p->op);
+
+		/* Where the last receive found nothing, this one most likely
+		 * will too: wait first and save the failing call. */
+		if (rx && cio__fd_recv_waits(loop, p->fd)) {
+			cio__stream_rearm(req);
+			return 0;
+		}
 		r = try_op(req);
+		if (rx)
+			cio__fd_set_recv_waits(loop, p->fd, r == -EAGAIN);
 		if (r != -EAGAIN) {
 			cio__defer(req, r);
 			return 0;
@@ -369,6 +400,9 @@ void cio__stream_ready(cio_req *req, int32_t revents)
 		break;
 	}
 	r = try_op(req);
+	/* A full buffer: more is likely waiting, so try first next time. */
+	if (receives(p->op) && r > 0 && (uint64_t)r == wanted(req))
+		cio__fd_set_recv_waits(p->loop, p->fd, false);
 	if (r == -EAGAIN)
 		cio__stream_rearm(req);
 	else
