@@ -259,6 +259,20 @@ static int uring_init(struct cio_loop *loop, const struct cio_loop_opts *opts)
 	return 0;
 }
 
+/* A read or write; from a registered buffer with CIO_FIXED_BUF (the
+ * core checked it lies inside one). */
+static void prep_rw(struct io_uring_sqe *sqe, cio_req *req, int op, int fixed_op)
+{
+	struct cio__priv *p = P(req);
+	bool fixed = req->opts & CIO_FIXED_BUF;
+
+	io_uring_prep_rw(fixed ? fixed_op : op, sqe, p->fd, p->a.rw.buf, p->a.rw.len,
+			 (uint64_t)p->a.rw.off);
+	if (fixed)
+		sqe->buf_index = (uint16_t)cio__fixed_index(p->loop, p->a.rw.buf,
+							    p->a.rw.len);
+}
+
 static void prep(struct io_uring_sqe *sqe, cio_req *req)
 {
 	struct cio__priv *p = P(req);
@@ -275,24 +289,10 @@ static void prep(struct io_uring_sqe *sqe, cio_req *req)
 		io_uring_prep_nop(sqe);
 		break;
 	case CIO_OP_READ:
-		if (req->opts & CIO_FIXED_BUF)
-			io_uring_prep_read_fixed(sqe, fd, p->a.rw.buf, p->a.rw.len,
-						 (uint64_t)p->a.rw.off,
-						 cio__fixed_index(p->loop, p->a.rw.buf,
-								  p->a.rw.len));
-		else
-			io_uring_prep_read(sqe, fd, p->a.rw.buf, p->a.rw.len,
-					   (uint64_t)p->a.rw.off);
+		prep_rw(sqe, req, IORING_OP_READ, IORING_OP_READ_FIXED);
 		break;
 	case CIO_OP_WRITE:
-		if (req->opts & CIO_FIXED_BUF)
-			io_uring_prep_write_fixed(sqe, fd, p->a.rw.buf, p->a.rw.len,
-						  (uint64_t)p->a.rw.off,
-						  cio__fixed_index(p->loop, p->a.rw.buf,
-								   p->a.rw.len));
-		else
-			io_uring_prep_write(sqe, fd, p->a.rw.buf, p->a.rw.len,
-					    (uint64_t)p->a.rw.off);
+		prep_rw(sqe, req, IORING_OP_WRITE, IORING_OP_WRITE_FIXED);
 		break;
 	case CIO_OP_READV:
 		io_uring_prep_readv(sqe, fd, p->a.rw.buf, (unsigned)p->a.rw.len,
