@@ -104,6 +104,14 @@ static int child_main(const char *dir)
 START_TEST(fork_with_requests_in_flight)
 {
 	enum { NT = 50, NR = 20 };
+#if defined(__SANITIZE_ADDRESS__)
+	/* gcc 12's AddressSanitizer takes no lock around fork(): another
+	 * thread inside its allocator at that moment leaves the child's
+	 * allocator locked for good, and the child hangs in malloc. glibc's
+	 * malloc has no such gap; the plain run tests this case. */
+	T_SKIP("fork() under gcc 12's AddressSanitizer can leave the child's "
+	       "allocator locked");
+#endif
 	cio_loop *loop = t_loop_new();
 	char *dir = t_tmpdir();
 	int dfd = t_dirfd(dir);
