@@ -281,3 +281,14 @@ int t_getfl(int fd)
 	ck_assert_msg(fl >= 0, "F_GETFL %d: %s", fd, strerror(errno));
 	return fl;
 }
+
+uint64_t t_rand(uint64_t *state)
+{
+	uint64_t x = *state;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*state = x;
+	return x * 0x2545f4914f6cdd1dull;
+}

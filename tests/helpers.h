@@ -46,6 +46,10 @@ void t_tmpdir_rm(char *dir);
 /* Open dir as a directory fd. */
 int t_dirfd(const char *dir);
 
+/* xorshift64*: the next number of the sequence in *state (not 0). A
+ * printed seed replays a run. */
+uint64_t t_rand(uint64_t *state);
+
 /* Deterministic pattern bytes for offset off of stream seed. */
 void t_fill(void *buf, size_t len, uint64_t seed, uint64_t off);
 int t_check(const void *buf, size_t len, uint64_t seed, uint64_t off);

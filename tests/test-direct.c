@@ -48,18 +48,9 @@ static int open_direct(int dfd, const char *name, int flags)
 	return fd >= 0 ? fd : -errno;
 }
 
-/* xorshift64*: a fixed seed, so a failure can be rerun as it was. */
-static uint64_t rnd(uint64_t *s)
-{
-	*s ^= *s >> 12;
-	*s ^= *s << 25;
-	*s ^= *s >> 27;
-	return *s * 0x2545f4914f6cdd1dull;
-}
-
 static uint32_t rnd_below(uint64_t *s, uint32_t n)
 {
-	return (uint32_t)(rnd(s) % n);
+	return (uint32_t)(t_rand(s) % n);
 }
 
 /* The route the spec gives reads, writes and fsync of a regular file on
