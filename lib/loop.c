@@ -268,6 +268,7 @@ static uint64_t remaining(const cio_req *req)
 		for (uint32_t i = 0; i < p->a.rw.len; i++)
 			n += ((const struct iovec *)p->a.rw.buf)[i].iov_len;
 		return n;
+	case CIO_OP_RECV:
 	case CIO_OP_SEND:
 		return p->a.msg.len;
 	case CIO_OP_SENDFILE:
@@ -412,14 +413,16 @@ static bool finish_slow(struct cio_loop *loop, cio_req *req, int64_t *res)
 {
 	struct cio__priv *p = P(req);
 	bool stopped = p->iflags & (CIO__IF_CANCELED | CIO__IF_TIMEDOUT);
+	uint64_t left;
 	bool ok;
 
 	if (p->iflags & CIO__IF_SHORTENED)
 		cio__fault_restore(req);
+	/* What this step had to move, before any advance below: for CIO_ALL
+	 * and for a chain's break rule. */
+	left = (req->opts & CIO_ALL) || (p->iflags & CIO__IF_HASNEXT) ? remaining(req) : 0;
 
 	if ((req->opts & CIO_ALL) && transfer_op(p->op)) {
-		uint64_t left = p->op == CIO_OP_RECV ? p->a.msg.len : remaining(req);
-
 		if (*res > 0 && (uint64_t)*res < left) {
 			if (!stopped) {
 				advance(req, (uint64_t)*res);
@@ -449,7 +452,7 @@ static bool finish_slow(struct cio_loop *loop, cio_req *req, int64_t *res)
 		/* A short read or write breaks a chain, as on io_uring (with
 		 * CIO_ALL only EOF leaves one short). */
 		ok = *res >= 0 && (!short_breaks_link(p->op) ||
-				   (uint64_t)*res - p->done >= remaining(req));
+				   (uint64_t)*res - p->done >= left);
 		release_next(loop, req, ok);
 	}
 	return false;
