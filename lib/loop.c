@@ -246,6 +246,7 @@ static inline bool gives_fd(int op)
 }
 
 static int route(struct cio_loop *loop, cio_req *req, bool first);
+static int cancel_fd_users(struct cio_loop *loop, int fd, const cio_req *except);
 static void untrack(struct cio_loop *loop, cio_req *req);
 
 /* The length a transfer has still to move, for CIO_ALL and CIO_LINK; 0
@@ -427,9 +428,11 @@ static bool finish_slow(struct cio_loop *loop, cio_req *req, int64_t *res)
 			if (!stopped) {
 				advance(req, (uint64_t)*res);
 				p->iflags = (uint16_t)((p->iflags & CIO__IF_CORE) | CIO__IF_CONT);
-				if (route(loop, req, false) == 0)
+				int err = route(loop, req, false);
+
+				if (err == 0)
 					return true;
-				*res = -ENOMEM;
+				*res = err;   /* the next step could not start */
 			} else {
 				/* Cancelled between steps: what moved stays
 				 * readable through cio_transferred(). */
@@ -783,6 +786,12 @@ static int route(struct cio_loop *loop, cio_req *req, bool first)
 			return 0;
 		}
 	}
+	if (cio__unlikely(op == CIO_OP_CLOSE) && first) {
+		/* Nothing may go on waiting on a closed fd (epoll forgets it,
+		 * a ring poll holds the file open): whatever else is pending
+		 * on it ends now, each with its one callback. */
+		cancel_fd_users(loop, p->fd, req);
+	}
 	if (op == CIO_OP_TIMER) {
 		p->where = CIO__W_TIMER;
 		return cio__timers_add(loop, req, p->a.timer.deadline);
@@ -960,9 +969,28 @@ static bool uses_fd(cio_req *req, int fd)
 	return false;
 }
 
-CIO_API int cio_cancel_fd(cio_loop *loop, int fd)
+/* Cancel every pending request that uses fd, but except. cancel_one never
+ * completes a request here, so the array holds still while we walk it. */
+static int cancel_fd_users(struct cio_loop *loop, int fd, const cio_req *except)
 {
 	int n = 0;
+
+	for (uint32_t i = 0; i < loop->npending; i++) {
+		cio_req *req = loop->pend[i];
+
+		if (req == except || !uses_fd(req, fd) ||
+		    P(req)->where == CIO__W_DONE ||
+		    (P(req)->iflags & CIO__IF_CANCELED))
+			continue;
+		cancel_one(loop, req);
+		n++;
+	}
+	return n;
+}
+
+CIO_API int cio_cancel_fd(cio_loop *loop, int fd)
+{
+	int n;
 
 	if (!loop)
 		return -EINVAL;
@@ -970,17 +998,7 @@ CIO_API int cio_cancel_fd(cio_loop *loop, int fd)
 		return 0;
 	/* The caller is about to close fd: a new one may take its number. */
 	cio__fd_forget(loop, fd);
-	/* cancel_one never completes a request here, so the array holds
-	 * still while we walk it. */
-	for (uint32_t i = 0; i < loop->npending; i++) {
-		cio_req *req = loop->pend[i];
-
-		if (!uses_fd(req, fd) || P(req)->where == CIO__W_DONE ||
-		    (P(req)->iflags & CIO__IF_CANCELED))
-			continue;
-		cancel_one(loop, req);
-		n++;
-	}
+	n = cancel_fd_users(loop, fd, NULL);
 	if (loop->exported && !loop->running)
 		kick(loop);
 	return n;

@@ -4,8 +4,10 @@
 #include "helpers.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <unistd.h>
+#include <sys/socket.h>
 
 #define SEC 1000000000ull
 
@@ -303,6 +305,46 @@ START_TEST(cancel_from_a_callback)
 }
 END_TEST
 
+/* cio_close ends whatever waits on the fd it closes (guarantee 1 of
+ * API.md: one callback under close of the fd), and nothing else. */
+START_TEST(close_ends_waits_on_its_fd)
+{
+	cio_loop *loop = t_loop_new();
+	cio_req rx = { 0 }, pl = { 0 }, pr = { 0 }, cl = { 0 }, cl2 = { 0 }, other = { 0 };
+	char b1[16], b2[16];
+	int n = 0, s[2], p[2];
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s), 0);
+	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+	rx.data = pl.data = pr.data = cl.data = cl2.data = other.data = &n;
+	ck_assert_int_eq(cio_recv(loop, &rx, s[0], b1, sizeof(b1), 0, t_count_cb), 0);
+	ck_assert_int_eq(cio_poll(loop, &pl, s[0], POLLIN, t_count_cb), 0);
+	ck_assert_int_eq(cio_read(loop, &pr, p[0], b2, sizeof(b2), -1, t_count_cb), 0);
+	/* On another fd: must not be touched. */
+	ck_assert_int_eq(cio_recv(loop, &other, s[1], b2, sizeof(b2), 0, t_count_cb), 0);
+	ck_assert_int_eq(cio_run(loop, CIO_RUN_NOWAIT), 4);   /* all waiting now */
+	ck_assert_int_eq(n, 0);
+
+	ck_assert_int_eq(cio_close(loop, &cl, s[0], t_count_cb), 0);
+	ck_assert_int_eq(cio_close(loop, &cl2, p[0], t_count_cb), 0);
+	while (n < 5)
+		ck_assert_int_ge(cio_run(loop, CIO_RUN_ONCE), 0);
+	ck_assert_int_eq(cl.res, 0);
+	ck_assert_int_eq(cl2.res, 0);
+	ck_assert_int_eq(rx.res, -ECANCELED);
+	ck_assert_int_eq(pl.res, -ECANCELED);
+	ck_assert_int_eq(pr.res, -ECANCELED);
+	/* The peer sees the close; the recv on it ends with EOF. */
+	t_run(loop);
+	ck_assert_int_eq(n, 6);
+	ck_assert_int_eq(other.res, 0);
+
+	close(s[1]);
+	close(p[1]);
+	t_loop_free(loop);
+}
+END_TEST
+
 static Suite *cancel_suite(void)
 {
 	Suite *s = suite_create("cancel");
@@ -317,6 +359,7 @@ static Suite *cancel_suite(void)
 	tcase_add_test(tc, cancel_all_queued_work);
 	tcase_add_loop_test(tc, cancel_all_mixed, 0, 4);
 	tcase_add_test(tc, cancel_from_a_callback);
+	tcase_add_test(tc, close_ends_waits_on_its_fd);
 	suite_add_tcase(s, tc);
 	return s;
 }
