@@ -14,9 +14,12 @@
 #include "config.h"
 
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 
@@ -88,6 +91,17 @@ static uint64_t wanted(const cio_req *req)
 	}
 }
 
+/* A read(2) of 0 bytes answers 0 at once on every stream (a socket's
+ * read_iter and pipe_read both say so), where a try with recvmsg() would
+ * wait for a byte: recv(2) of 0 waits, and cio_recv keeps that. */
+static bool reads_nothing(const cio_req *req)
+{
+	const struct cio__priv *p = P((cio_req *)req);
+
+	return (p->op == CIO_OP_READ || p->op == CIO_OP_READV) &&
+	       !p->a.rw.len;   /* readv: the iovec count */
+}
+
 static int to_pool(struct cio_loop *loop, cio_req *req)
 {
 	P(req)->where = CIO__W_POOL;
@@ -155,6 +169,59 @@ static int64_t try_rw(cio_req *req)
 	return r;
 }
 
+/* cachestat(2) (Linux 6.5); Debian 12's headers predate it. */
+#ifndef __NR_cachestat
+# define __NR_cachestat 451
+#endif
+struct cachestat_range_v1 { uint64_t off, len; };
+struct cachestat_v1 {
+	uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
+};
+static atomic_bool no_cachestat;
+
+/* Can sendfile(2) run here without ever blocking the loop? Only if out_fd
+ * is non-blocking (its own flag: sendfile has no per-call MSG_DONTWAIT;
+ * read fresh each time, since the caller may change it) and every page of
+ * the range is in the page cache, so no disk read can stall us. */
+static bool sendfile_cannot_block(const struct cio__priv *p)
+{
+	struct cachestat_range_v1 range;
+	struct cachestat_v1 cs;
+	uint64_t first, last;
+	int fl;
+
+	if (p->a.sf.off < 0 || !p->a.sf.len ||
+	    atomic_load_explicit(&no_cachestat, memory_order_relaxed))
+		return false;
+	fl = fcntl(p->fd, F_GETFL);
+	if (fl < 0 || !(fl & O_NONBLOCK))
+		return false;
+	range.off = (uint64_t)p->a.sf.off;
+	range.len = p->a.sf.len;
+	if (syscall(__NR_cachestat, p->a.sf.in_fd, &range, &cs, 0) < 0) {
+		/* Not this kernel, or a seccomp policy says no: stop asking. */
+		if (errno == ENOSYS || errno == EPERM)
+			atomic_store_explicit(&no_cachestat, true, memory_order_relaxed);
+		return false;
+	}
+	first = range.off >> 12;
+	last = (range.off + range.len - 1) >> 12;
+	return cs.nr_cache >= last - first + 1;
+}
+
+static int64_t try_sendfile(cio_req *req)
+{
+	struct cio__priv *p = P(req);
+	off_t off = p->a.sf.off;
+
+	if (!sendfile_cannot_block(p)) {
+		/* Wait for room, then run it on the pool. */
+		p->iflags |= CIO__IF_BLOCKFD;
+		return -EAGAIN;
+	}
+	return neg(sendfile(p->fd, p->a.sf.in_fd, &off, p->a.sf.len));
+}
+
 /* One non-blocking attempt: the result, or -EAGAIN to wait. */
 static int64_t try_op(cio_req *req)
 {
@@ -181,6 +248,8 @@ static int64_t try_op(cio_req *req)
 				   p->a.acc.flags));
 	case CIO_OP_CONNECT:
 		return try_connect(req);
+	case CIO_OP_SENDFILE:
+		return try_sendfile(req);
 	case CIO_OP_POLL: {
 		struct pollfd pfd = { .fd = p->fd, .events = (short)p->a.poll.events };
 		int n = poll(&pfd, 1, 0);
@@ -260,10 +329,11 @@ int cio__stream_submit(struct cio_loop *loop, cio_req *req)
 			p->iflags |= CIO__IF_SOCK;
 		break;
 	case CIO_OP_SENDFILE:
-		/* sendfile(2) on a pool thread once out_fd has room: as fast as
-		 * io_uring's two linked splices through a pipe (measured), and
-		 * a thread is held only while data moves. */
-		p->iflags |= CIO__IF_BLOCKFD;
+		/* Here and now when that cannot block (see try_sendfile),
+		 * saving the trip to a pool thread; else sendfile(2) on a pool
+		 * thread once out_fd has room: as fast as io_uring's two linked
+		 * splices through a pipe (measured), and a thread is held only
+		 * while data moves. */
 		break;
 	case CIO_OP_ACCEPT:
 		fl = fcntl(p->fd, F_GETFL);
@@ -285,6 +355,10 @@ int cio__stream_submit(struct cio_loop *loop, cio_req *req)
 
 		/* Where the last receive found nothing, this one most likely
 		 * will too: wait first and save the failing call. */
+		if (reads_nothing(req)) {
+			cio__defer(req, 0);
+			return 0;
+		}
 		if (rx && cio__fd_recv_waits(loop, p->fd)) {
 			cio__stream_rearm(req);
 			return 0;

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 
@@ -881,6 +882,144 @@ START_TEST(sendfile_to_socket)
 }
 END_TEST
 
+/* A read of 0 bytes answers 0 at once, as read(2) does, even on a socket
+ * whose last receive had to wait for data; a recv of 0 waits for a byte,
+ * as recv(2) does, on every backend alike. */
+START_TEST(zero_length_receive_never_waits)
+{
+	cio_loop *loop = t_loop_new();
+	struct op o, w;
+	char buf[8];
+	int s[2];
+	struct iovec none = { buf, 0 };
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s), 0);
+	op_init(&o);
+	op_init(&w);
+	/* A receive that waits, then gets its byte. */
+	ck_assert_int_eq(cio_recv(loop, &o.req, s[0], buf, sizeof(buf), 0, op_cb), 0);
+	ck_assert_int_eq(cio_run(loop, CIO_RUN_NOWAIT), 1);
+	ck_assert_int_eq(RUN(&w, cio_send(loop, &w.req, s[1], "x", 1, 0, op_cb)), 1);
+	t_run(loop);
+	ck_assert_int_eq(o.n, 1);
+	ck_assert_int_eq(o.req.res, 1);
+	o.n = 0;
+	/* Now nothing is there; a deadline turns a wait into -ETIMEDOUT. */
+	o.req.timeout_ns = SEC / 20;
+	ck_assert_int_eq(RUN(&o, cio_recv(loop, &o.req, s[0], buf, 0, 0, op_cb)),
+			 -ETIMEDOUT);
+	o.req.timeout_ns = 2 * SEC;
+	ck_assert_int_eq(RUN(&o, cio_read(loop, &o.req, s[0], buf, 0, -1, op_cb)), 0);
+	o.req.timeout_ns = 2 * SEC;
+	ck_assert_int_eq(RUN(&o, cio_readv(loop, &o.req, s[0], &none, 0, -1, op_cb)), 0);
+	close(s[0]);
+	close(s[1]);
+	t_loop_free(loop);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+
+#define SFI_LEN  (64 * KiB)
+#define SFI_OFF  100
+
+/* Is the whole range in the page cache? -1 when cachestat(2) is missing. */
+static int range_cached(int fd, uint64_t off, uint64_t len)
+{
+	struct { uint64_t off, len; } range = { off, len };
+	uint64_t cs[5];   /* nr_cache, dirty, writeback, evicted, recently evicted */
+
+	if (syscall(451 /* __NR_cachestat */, fd, &range, cs, 0) < 0)
+		return -1;
+	return cs[0] >= ((off + len - 1) >> 12) - (off >> 12) + 1;
+}
+
+static uint64_t pool_jobs(cio_loop *loop)
+{
+	struct cio_stats st;
+
+	ck_assert_int_eq(cio_loop_stats(loop, &st), 0);
+	return st.pool_jobs;
+}
+
+/* Send one slice of the file through s[0]; check what s[1] gets and how
+ * many pool jobs it took. */
+static void sendfile_slice(cio_loop *loop, int file, int s[2], uint64_t jobs_want,
+			   const char *what)
+{
+	uint8_t *got = malloc(SFI_LEN);
+	uint64_t jobs = pool_jobs(loop);
+	size_t have = 0;
+	struct op o;
+
+	ck_assert_ptr_nonnull(got);
+	op_init(&o);
+	ck_assert_int_eq(RUN(&o, cio_sendfile(loop, &o.req, s[0], file, SFI_OFF,
+					      SFI_LEN, op_cb)), SFI_LEN);
+	ck_assert_msg(pool_jobs(loop) - jobs == jobs_want,
+		      "%s: %llu pool jobs, want %llu", what,
+		      (unsigned long long)(pool_jobs(loop) - jobs),
+		      (unsigned long long)jobs_want);
+	while (have < SFI_LEN) {
+		ssize_t n = read(s[1], got + have, SFI_LEN - have);
+
+		ck_assert_int_gt(n, 0);
+		have += (size_t)n;
+	}
+	ck_assert_msg(t_check(got, SFI_LEN, 61, SFI_OFF), "%s: data differs", what);
+	free(got);
+}
+
+/* A cached file to a non-blocking socket goes out on the loop thread with
+ * no pool job; a blocking socket or an uncached range still takes the pool
+ * (after readiness), so the loop never blocks on either. */
+START_TEST(sendfile_inline_when_it_cannot_block)
+{
+	cio_loop *loop = t_loop_new();
+	char *dir = t_tmpdir();
+	int dfd = t_dirfd(dir);
+	int file = t_mkfile(dfd, "f", SFI_LEN + SFI_OFF, 61);
+	int s[2], sndbuf = 4 * SFI_LEN, cached;
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+				    0, s), 0);
+	ck_assert_int_eq(setsockopt(s[0], SOL_SOCKET, SO_SNDBUF, &sndbuf,
+				    sizeof(sndbuf)), 0);
+	cached = range_cached(file, SFI_OFF, SFI_LEN);
+	if (cached < 0) {
+		sendfile_slice(loop, file, s, 1, "no cachestat");
+		T_SKIP("cachestat(2): %s; sendfile always takes the pool here",
+		       strerror(errno));
+	}
+	ck_assert_msg(cached == 1, "a file just written is not in the page cache");
+	sendfile_slice(loop, file, s, 0, "cached, non-blocking socket");
+
+	ck_assert_int_eq(fcntl(s[0], F_SETFL, t_getfl(s[0]) & ~O_NONBLOCK), 0);
+	sendfile_slice(loop, file, s, 1, "cached, blocking socket");
+	ck_assert_int_eq(fcntl(s[0], F_SETFL, t_getfl(s[0]) | O_NONBLOCK), 0);
+
+	/* Out of the cache, where the file system lets us evict it. */
+	ck_assert_int_eq(fsync(file), 0);
+	ck_assert_int_eq(posix_fadvise(file, 0, 0, POSIX_FADV_DONTNEED), 0);
+	if (range_cached(file, SFI_OFF, SFI_LEN) == 0) {
+		sendfile_slice(loop, file, s, 1, "uncached, non-blocking socket");
+		printf("sendfile inline [%s]: cached: 0 pool jobs; blocking "
+		       "socket: 1; uncached: 1\n", t_variant);
+	} else {
+		printf("sendfile inline [%s]: cached: 0 pool jobs; blocking "
+		       "socket: 1; uncached not checked (this file system keeps "
+		       "the file cached)\n", t_variant);
+	}
+
+	close(s[0]);
+	close(s[1]);
+	ck_assert_int_eq(close(file), 0);
+	close(dfd);
+	t_loop_free(loop);
+	t_tmpdir_rm(dir);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 
 #define SPL_LEN  (1 * MiB + 1234)
@@ -1163,6 +1302,8 @@ static Suite *stream_suite(void)
 	tc = tcase_create("zero-copy");
 	tcase_set_timeout(tc, T_TIMEOUT);
 	tcase_add_test(tc, sendfile_to_socket);
+	tcase_add_test(tc, sendfile_inline_when_it_cannot_block);
+	tcase_add_test(tc, zero_length_receive_never_waits);
 	tcase_add_test(tc, splice_file_pipe_file);
 	suite_add_tcase(s, tc);
 
