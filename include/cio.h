@@ -183,33 +183,48 @@ CIO_API int64_t cio_transferred(const cio_req *req);
 
 /*
  * Operations. Each returns 0 when accepted (cb runs exactly once later) or
- * -errno when rejected (cb never runs). off = -1 means the current position.
+ * -errno when rejected (cb never runs); "0 or -errno" below means that.
+ * The result arrives in req->res: >= 0 as stated, or -errno.
+ * off = -1 means the current position.
  */
+/* Read up to len bytes into buf; res = bytes read, 0 at EOF. 0 or -errno. */
 CIO_API int cio_read(cio_loop *loop, cio_req *req, int fd, void *buf, size_t len,
 		     int64_t off, cio_cb cb);
+/* Write up to len bytes from buf; res = bytes written. 0 or -errno. */
 CIO_API int cio_write(cio_loop *loop, cio_req *req, int fd, const void *buf,
 		      size_t len, int64_t off, cio_cb cb);
+/* Scatter read into iov[iovcnt]; res = bytes read. 0 or -errno. */
 CIO_API int cio_readv(cio_loop *loop, cio_req *req, int fd,
 		      const struct iovec *iov, int iovcnt, int64_t off, cio_cb cb);
+/* Gather write from iov[iovcnt]; res = bytes written. 0 or -errno. */
 CIO_API int cio_writev(cio_loop *loop, cio_req *req, int fd,
 		       const struct iovec *iov, int iovcnt, int64_t off, cio_cb cb);
+/* Flush fd to storage (CIO_FSYNC_DATA: data only); res = 0. 0 or -errno. */
 CIO_API int cio_fsync(cio_loop *loop, cio_req *req, int fd, unsigned flags,
 		      cio_cb cb);
+/* fallocate(2) mode over [off, off+len); res = 0. 0 or -errno. */
 CIO_API int cio_fallocate(cio_loop *loop, cio_req *req, int fd, int mode,
 			  int64_t off, int64_t len, cio_cb cb);
+/* Set fd's size to len; res = 0. 0 or -errno. */
 CIO_API int cio_ftruncate(cio_loop *loop, cio_req *req, int fd, int64_t len,
 			  cio_cb cb);
+/* openat(2); res = the new fd. 0 or -errno. */
 CIO_API int cio_openat(cio_loop *loop, cio_req *req, int dirfd, const char *path,
 		       int flags, mode_t mode, cio_cb cb);
+/* close(2) fd; res = 0. 0 or -errno. */
 CIO_API int cio_close(cio_loop *loop, cio_req *req, int fd, cio_cb cb);
 struct statx;
+/* statx(2) into *out; res = 0. 0 or -errno. */
 CIO_API int cio_statx(cio_loop *loop, cio_req *req, int dirfd, const char *path,
 		      int flags, unsigned mask, struct statx *out, cio_cb cb);
+/* unlinkat(2) (AT_REMOVEDIR for a directory); res = 0. 0 or -errno. */
 CIO_API int cio_unlinkat(cio_loop *loop, cio_req *req, int dirfd,
 			 const char *path, int flags, cio_cb cb);
+/* renameat2(2) with flags; res = 0. 0 or -errno. */
 CIO_API int cio_renameat(cio_loop *loop, cio_req *req, int olddirfd,
 			 const char *oldpath, int newdirfd, const char *newpath,
 			 unsigned flags, cio_cb cb);
+/* mkdirat(2); res = 0. 0 or -errno. */
 CIO_API int cio_mkdirat(cio_loop *loop, cio_req *req, int dirfd,
 			const char *path, mode_t mode, cio_cb cb);
 
@@ -219,37 +234,47 @@ CIO_API int cio_mkdirat(cio_loop *loop, cio_req *req, int dirfd,
  * both work; the library never changes an fd's flags. cio_send and
  * cio_sendmsg add MSG_NOSIGNAL: a broken connection is -EPIPE, not SIGPIPE.
  */
+/* socket(2); res = the new fd. 0 or -errno. */
 CIO_API int cio_socket(cio_loop *loop, cio_req *req, int domain, int type,
-		       int protocol, cio_cb cb);                  /* res = fd */
+		       int protocol, cio_cb cb);
+/* Accept a connection (CIO_MULTISHOT: many); res = its fd. 0 or -errno. */
 CIO_API int cio_accept(cio_loop *loop, cio_req *req, int fd,
 		       struct sockaddr *addr, socklen_t *addrlen, int flags,
-		       cio_cb cb);                                /* res = fd */
+		       cio_cb cb);
+/* Connect fd to addr; res = 0. 0 or -errno. */
 CIO_API int cio_connect(cio_loop *loop, cio_req *req, int fd,
 			const struct sockaddr *addr, socklen_t addrlen, cio_cb cb);
+/* Receive into buf; res = bytes, 0 when the peer shut down. 0 or -errno. */
 CIO_API int cio_recv(cio_loop *loop, cio_req *req, int fd, void *buf,
 		     size_t len, int flags, cio_cb cb);
+/* Send from buf; res = bytes sent. 0 or -errno. */
 CIO_API int cio_send(cio_loop *loop, cio_req *req, int fd, const void *buf,
 		     size_t len, int flags, cio_cb cb);
+/* recvmsg(2) into *msg; res = bytes received. 0 or -errno. */
 CIO_API int cio_recvmsg(cio_loop *loop, cio_req *req, int fd,
 			struct msghdr *msg, int flags, cio_cb cb);
+/* sendmsg(2) from *msg; res = bytes sent. 0 or -errno. */
 CIO_API int cio_sendmsg(cio_loop *loop, cio_req *req, int fd,
 			const struct msghdr *msg, int flags, cio_cb cb);
+/* shutdown(2) how (SHUT_RD, SHUT_WR, SHUT_RDWR); res = 0. 0 or -errno. */
 CIO_API int cio_shutdown(cio_loop *loop, cio_req *req, int fd, int how,
 			 cio_cb cb);
 /* Receive into a buffer the library picks from pool: the callback sees
- * CIO_F_BUF and req->buf; give the buffer back with cio_bufpool_put(). */
+ * CIO_F_BUF and req->buf; give the buffer back with cio_bufpool_put().
+ * res = bytes received. 0 or -errno. */
 CIO_API int cio_recv_pool(cio_loop *loop, cio_req *req, int fd,
 			  cio_bufpool *pool, int flags, cio_cb cb);
-/* Wait until fd is ready for events (POLLIN, ...): res = revents. */
+/* Wait until fd is ready for events (POLLIN, ...): res = revents. 0 or -errno. */
 CIO_API int cio_poll(cio_loop *loop, cio_req *req, int fd, short events,
 		     cio_cb cb);
 
-/* Move data between fds. off = -1: the current position (pipes need -1). */
+/* splice(2) up to len bytes (one side a pipe; off = -1: the current
+ * position, which pipes need); res = bytes moved. 0 or -errno. */
 CIO_API int cio_splice(cio_loop *loop, cio_req *req, int fd_in, int64_t off_in,
 		       int fd_out, int64_t off_out, size_t len, unsigned flags,
 		       cio_cb cb);
 /* len bytes of in_fd from off (-1: its position) to out_fd; res = bytes sent,
- * which may be fewer than len, as with sendfile(2). */
+ * which may be fewer than len, as with sendfile(2). 0 or -errno. */
 CIO_API int cio_sendfile(cio_loop *loop, cio_req *req, int out_fd, int in_fd,
 			 int64_t off, size_t len, cio_cb cb);
 
@@ -258,9 +283,12 @@ CIO_API int cio_sendfile(cio_loop *loop, cio_req *req, int out_fd, int in_fd,
  * put gives a buffer a callback lent back; free fails with -EBUSY while
  * buffers are lent out or a recv_pool request uses the pool.
  */
+/* A pool of count buffers of size bytes; sets *poolp. Returns 0 or -errno. */
 CIO_API int cio_bufpool_new(cio_loop *loop, cio_bufpool **poolp, unsigned count,
 			    size_t size);
+/* Give back a buffer a callback received (req->buf). Never fails. */
 CIO_API void cio_bufpool_put(cio_bufpool *pool, void *buf);
+/* Free the pool. Returns 0, or -EBUSY while it is in use. */
 CIO_API int cio_bufpool_free(cio_bufpool *pool);
 
 /*
@@ -275,11 +303,13 @@ CIO_API int cio_register_buffers(cio_loop *loop, const struct iovec *iov,
  * request is pending. */
 CIO_API int cio_unregister_buffers(cio_loop *loop);
 
-/* A timer: res = 0 when it fires ns nanoseconds after submission. */
+/* A timer: res = 0 when it fires ns nanoseconds after submission.
+ * 0 or -errno. */
 CIO_API int cio_timer(cio_loop *loop, cio_req *req, uint64_t ns, cio_cb cb);
-/* Completes with res = 0 on the next loop iteration. */
+/* Completes with res = 0 on the next loop iteration. 0 or -errno. */
 CIO_API int cio_nop(cio_loop *loop, cio_req *req, cio_cb cb);
-/* Run fn(req) on a pool thread, then cb(req) on the loop; res = 0. */
+/* Run fn(req) on a pool thread, then cb(req) on the loop; res = 0.
+ * 0 or -errno. */
 CIO_API int cio_work(cio_loop *loop, cio_req *req, void (*fn)(cio_req *req),
 		     cio_cb cb);
 
