@@ -978,8 +978,9 @@ static int cancel_fd_users(struct cio_loop *loop, int fd, const cio_req *except)
 	for (uint32_t i = 0; i < loop->npending; i++) {
 		cio_req *req = loop->pend[i];
 
+		/* One whose result is known is marked all the same: a CIO_ALL
+		 * request between two steps must not start another. */
 		if (req == except || !uses_fd(req, fd) ||
-		    P(req)->where == CIO__W_DONE ||
 		    (P(req)->iflags & CIO__IF_CANCELED))
 			continue;
 		cancel_one(loop, req);
