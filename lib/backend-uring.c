@@ -356,7 +356,8 @@ static void prep(struct io_uring_sqe *sqe, cio_req *req)
 		io_uring_prep_recv(sqe, fd, p->a.msg.buf, p->a.msg.len, p->a.msg.flags);
 		break;
 	case CIO_OP_SEND:
-		if ((req->opts & CIO_ZEROCOPY) && BE(p->loop)->send_zc)
+		if ((req->opts & CIO_ZEROCOPY) && BE(p->loop)->send_zc &&
+		    !cio__fd_no_zc(p->loop, fd))
 			io_uring_prep_send_zc(sqe, fd, p->a.msg.buf, p->a.msg.len,
 					      p->a.msg.flags, 0);
 		else
@@ -367,7 +368,8 @@ static void prep(struct io_uring_sqe *sqe, cio_req *req)
 		io_uring_prep_recvmsg(sqe, fd, p->a.msg.buf, (unsigned)p->a.msg.flags);
 		break;
 	case CIO_OP_SENDMSG:
-		if ((req->opts & CIO_ZEROCOPY) && BE(p->loop)->sendmsg_zc)
+		if ((req->opts & CIO_ZEROCOPY) && BE(p->loop)->sendmsg_zc &&
+		    !cio__fd_no_zc(p->loop, fd))
 			io_uring_prep_sendmsg_zc(sqe, fd, p->a.msg.buf,
 						 (unsigned)p->a.msg.flags);
 		else
@@ -580,6 +582,24 @@ static void handle_cqe(struct cio_loop *loop, struct uring_backend *be,
 			uring_submit(loop, req);
 		return;
 	}
+	if (cio__unlikely(req->opts & CIO_ZEROCOPY)) {
+		/* Zero-copy send: the result comes first (F_MORE), then a
+		 * notification once the kernel no longer reads the buffer.
+		 * Act on the result only after both, so that a retry never
+		 * overlaps a notification still to come. */
+		if (!(cflags & IORING_CQE_F_NOTIF) && more) {
+			req->res = res;
+			return;
+		}
+		if (cflags & IORING_CQE_F_NOTIF)
+			res = (int32_t)req->res;
+		if (res == -EOPNOTSUPP && !cio__fd_no_zc(loop, P(req)->fd)) {
+			/* Not on this socket type: send with a copy. */
+			cio__fd_set_no_zc(loop, P(req)->fd);
+			uring_submit(loop, req);
+			return;
+		}
+	}
 	if (cio__unlikely(res == -EAGAIN) && cio__is_stream_op(P(req)->op) &&
 	    !(req->opts & CIO_MULTISHOT)) {
 		/* The kernel answers -EAGAIN for reads and writes on an
@@ -592,19 +612,6 @@ static void handle_cqe(struct cio_loop *loop, struct uring_backend *be,
 		P(req)->iflags |= CIO__IF_WAITING;
 		uring_submit(loop, req);
 		return;
-	}
-	if (cio__unlikely(req->opts & CIO_ZEROCOPY)) {
-		/* Zero-copy send: the result comes first (F_MORE), then a
-		 * notification once the kernel no longer reads the buffer.
-		 * The caller hears once, after both. */
-		if (cflags & IORING_CQE_F_NOTIF) {
-			cio__complete(req, req->res);
-			return;
-		}
-		if (more) {
-			req->res = res;
-			return;
-		}
 	}
 	switch (P(req)->op) {
 	case CIO_OP_RECV_POOL:

@@ -354,6 +354,8 @@ int  cio__check_direct(struct cio_loop *loop, int op, int fd, const void *buf,
 		       uint64_t len, int64_t off);   /* 0 or -EINVAL */
 void cio__fd_forget(struct cio_loop *loop, int fd);
 bool cio__fd_recv_waits(struct cio_loop *loop, int fd);
+bool cio__fd_no_zc(struct cio_loop *loop, int fd);
+void cio__fd_set_no_zc(struct cio_loop *loop, int fd);
 void cio__fd_set_recv_waits(struct cio_loop *loop, int fd, bool waits);
 void cio__fd_free(struct cio_loop *loop);
 

@@ -40,6 +40,7 @@ struct cio__fdinfo {
 	uint8_t  mem_shift;     /* buffer addresses: 1 << mem_shift */
 	uint8_t  off_shift;     /* offsets and lengths: 1 << off_shift */
 	uint8_t  recv_waits;    /* the last receive on it found nothing */
+	uint8_t  no_zc;         /* the kernel refused a zero-copy send on it */
 };
 
 static uint8_t shift_of(unsigned v)
@@ -138,6 +139,7 @@ void cio__fd_forget(struct cio_loop *loop, int fd)
 	if (fd >= 0 && (unsigned)fd < loop->nfdinfo) {
 		loop->fdinfo[fd].state = FD_UNKNOWN;
 		loop->fdinfo[fd].recv_waits = 0;
+		loop->fdinfo[fd].no_zc = 0;
 	}
 }
 
@@ -206,4 +208,19 @@ void cio__fd_set_recv_waits(struct cio_loop *loop, int fd, bool waits)
 {
 	if (fd >= 0 && (unsigned)fd < loop->nfdinfo)
 		loop->fdinfo[fd].recv_waits = waits;
+}
+
+/* Zero-copy sends on an fd the kernel said -EOPNOTSUPP for (AF_UNIX, for
+ * one) go as plain sends from then on: CIO_ZEROCOPY is a hint. */
+bool cio__fd_no_zc(struct cio_loop *loop, int fd)
+{
+	return fd >= 0 && (unsigned)fd < loop->nfdinfo && loop->fdinfo[fd].no_zc;
+}
+
+void cio__fd_set_no_zc(struct cio_loop *loop, int fd)
+{
+	struct cio__fdinfo *fi = (struct cio__fdinfo *)lookup(loop, fd);
+
+	if (fi)
+		fi->no_zc = 1;
 }

@@ -312,6 +312,41 @@ START_TEST(zerocopy_sendmsg_and_misuse)
 }
 END_TEST
 
+/* CIO_ZEROCOPY is a hint: on a socket type without zero-copy (AF_UNIX)
+ * send and sendmsg still deliver, on every backend, with a copy. */
+START_TEST(zerocopy_on_unix_socket_copies)
+{
+	cio_loop *loop = t_loop_new();
+	uint8_t buf[5000], back[10000];
+	struct iovec iov = { buf, sizeof(buf) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct op o;
+	size_t got = 0;
+	int s[2];
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s), 0);
+	op_init(&o);
+	t_fill(buf, sizeof(buf), 32, 0);
+	o.req.opts = CIO_ZEROCOPY;
+	ck_assert_int_eq(RUN(&o, cio_send(loop, &o.req, s[0], buf, sizeof(buf), 0,
+					  op_cb)), sizeof(buf));
+	o.req.opts = CIO_ZEROCOPY;
+	ck_assert_int_eq(RUN(&o, cio_sendmsg(loop, &o.req, s[0], &mh, 0, op_cb)),
+			 sizeof(buf));
+	while (got < sizeof(back)) {
+		ssize_t r = read(s[1], back + got, sizeof(back) - got);
+
+		ck_assert_int_gt(r, 0);
+		got += (size_t)r;
+	}
+	ck_assert(t_check(back, sizeof(buf), 32, 0));
+	ck_assert(t_check(back + sizeof(buf), sizeof(buf), 32, 0));
+	close(s[0]);
+	close(s[1]);
+	t_loop_free(loop);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* SQPOLL */
 
@@ -559,6 +594,7 @@ static Suite *features_suite(void)
 	tcase_set_timeout(tc, T_TIMEOUT);
 	tcase_add_test(tc, zerocopy_sends_reuse_after_callback);
 	tcase_add_test(tc, zerocopy_sendmsg_and_misuse);
+	tcase_add_test(tc, zerocopy_on_unix_socket_copies);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("sqpoll");
