@@ -137,7 +137,9 @@ struct cio_loop_opts {
 	unsigned    flags;             /* CIO_LOOP_* */
 	unsigned    sqpoll_idle_ms;    /* SQPOLL thread idles out after; 0 = 100 */
 	const char *backend;           /* NULL or "auto", "uring", "aio", "pool" */
-	unsigned    pool_max_threads;  /* 0 = default (64, or env CIO_POOL_MAX) */
+	unsigned    pool_max_threads;  /* raise the process-wide pool's thread
+	                                  limit to this (at most 1024); 0 = leave
+	                                  it (64; env CIO_POOL_MAX overrides) */
 };
 
 struct cio_stats {
@@ -231,7 +233,9 @@ CIO_API int cio_mkdirat(cio_loop *loop, cio_req *req, int dirfd,
 /*
  * Sockets. They and every other stream (pipe, tty, eventfd) also take
  * cio_read/write/readv/writev with off = -1. Blocking and non-blocking fds
- * both work; the library never changes an fd's flags. cio_send and
+ * both work; the library never changes an fd's flags (but for cio_connect
+ * on a blocking socket without io_uring, which sets O_NONBLOCK around its
+ * connect(2) call and puts the flags back at once). cio_send and
  * cio_sendmsg add MSG_NOSIGNAL: a broken connection is -EPIPE, not SIGPIPE.
  */
 /* socket(2); res = the new fd. 0 or -errno. */
