@@ -300,6 +300,7 @@ struct cio_loop {
 	struct cio__reqq remote;
 	bool             remote_signaled;
 	atomic_uint_fast64_t nposted;       /* posted, callback not yet run */
+	atomic_uint_fast64_t posts;         /* cio_post calls accepted, ever */
 
 	/* faults.c */
 	struct cio__faults faults;

@@ -169,6 +169,7 @@ CIO_API int cio_loop_new(cio_loop **loopp, const struct cio_loop_opts *opts)
 	loop->tfd = -1;
 	pthread_mutex_init(&loop->remote_lock, NULL);
 	atomic_init(&loop->nposted, 0);
+	atomic_init(&loop->posts, 0);
 
 	loop->auto_backend = !name;
 	if (name) {
@@ -685,6 +686,10 @@ CIO_API int cio_loop_stats(const cio_loop *loop, struct cio_stats *out)
 	if (!loop || !out)
 		return -EINVAL;
 	*out = loop->stats;
+	/* Posts count as submitted too, so submitted - completed = inflight
+	 * (read at slightly different moments while other threads post). */
+	out->submitted += atomic_load_explicit(&loop->posts,
+					       memory_order_relaxed);
 	out->inflight = loop_pending(loop);
 	out->pool_threads = cio__pool_threads();
 	return 0;
@@ -707,6 +712,7 @@ CIO_API int cio_post(cio_loop *loop, cio_req *req, cio_cb cb)
 	p->where = CIO__W_REMOTE;
 	req->res = 0;
 	atomic_fetch_add_explicit(&loop->nposted, 1, memory_order_acq_rel);
+	atomic_fetch_add_explicit(&loop->posts, 1, memory_order_relaxed);
 	cio__remote_push(loop, req);
 	return 0;
 }

@@ -283,6 +283,20 @@ START_TEST(batched_submission)
 	else
 		ck_assert_uint_le(st.kernel_enters, 2);
 	ck_assert_int_eq(cio_loop_stats(loop, NULL), -EINVAL);
+
+	/* Posts count on both sides: submitted - completed = inflight. */
+	reqs[0].data = &n;
+	ck_assert_int_eq(cio_post(loop, &reqs[0], t_count_cb), 0);
+	ck_assert_int_eq(cio_loop_stats(loop, &st), 0);
+	ck_assert_uint_eq(st.submitted, 65);
+	ck_assert_uint_eq(st.inflight, 1);
+	ck_assert_uint_eq(st.submitted - st.completed, st.inflight);
+	t_run(loop);
+	ck_assert_int_eq(n, 65);
+	ck_assert_int_eq(cio_loop_stats(loop, &st), 0);
+	ck_assert_uint_eq(st.submitted, 65);
+	ck_assert_uint_eq(st.completed, 65);
+	ck_assert_uint_eq(st.inflight, 0);
 	t_loop_free(loop);
 }
 END_TEST
