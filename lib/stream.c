@@ -98,8 +98,17 @@ static bool reads_nothing(const cio_req *req)
 {
 	const struct cio__priv *p = P((cio_req *)req);
 
-	return (p->op == CIO_OP_READ || p->op == CIO_OP_READV) &&
-	       !p->a.rw.len;   /* readv: the iovec count */
+	if (p->op == CIO_OP_READ)
+		return !p->a.rw.len;
+	if (p->op == CIO_OP_READV) {
+		const struct iovec *iov = p->a.rw.buf;
+
+		for (uint64_t i = 0; i < p->a.rw.len; i++)   /* len: the count */
+			if (iov[i].iov_len)
+				return false;
+		return true;
+	}
+	return false;
 }
 
 static int to_pool(struct cio_loop *loop, cio_req *req)

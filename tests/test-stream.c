@@ -912,6 +912,8 @@ START_TEST(zero_length_receive_never_waits)
 	ck_assert_int_eq(RUN(&o, cio_read(loop, &o.req, s[0], buf, 0, -1, op_cb)), 0);
 	o.req.timeout_ns = 2 * SEC;
 	ck_assert_int_eq(RUN(&o, cio_readv(loop, &o.req, s[0], &none, 0, -1, op_cb)), 0);
+	o.req.timeout_ns = 2 * SEC;
+	ck_assert_int_eq(RUN(&o, cio_readv(loop, &o.req, s[0], &none, 1, -1, op_cb)), 0);
 	close(s[0]);
 	close(s[1]);
 	t_loop_free(loop);
