@@ -182,6 +182,10 @@ int64_t cio__exec(cio_req *req)
 	case CIO_OP_ACCEPT:
 		return neg_errno(accept4(fd, p->a.acc.addr, p->a.acc.addrlen,
 					 p->a.acc.flags));
+	case CIO_OP_CONNECT:
+		/* A blocking socket the stream engine could not start without
+		 * waiting (see try_connect). */
+		return neg_errno(connect(fd, p->a.conn.addr, p->a.conn.addrlen));
 	case CIO_OP_RECV:
 		return neg_errno(recv(fd, p->a.msg.buf, p->a.msg.len, p->a.msg.flags));
 	case CIO_OP_SEND:

@@ -118,6 +118,14 @@ static int to_pool(struct cio_loop *loop, cio_req *req)
 	return cio__pool_submit(loop, req);
 }
 
+/* A final -EAGAIN (try_op's -EAGAIN means "wait"). */
+#define CONNECT_EAGAIN (-(int64_t)EAGAIN - 100000)
+
+static inline int64_t final_result(int64_t r)
+{
+	return r == CONNECT_EAGAIN ? -EAGAIN : r;
+}
+
 /* Non-blocking connect on any socket: a blocking one is switched to
  * non-blocking just for the connect(2) call and switched back at once;
  * the handshake goes on in the kernel either way. */
@@ -141,8 +149,17 @@ static int64_t try_connect(cio_req *req)
 	err = ret < 0 ? errno : 0;
 	if (!(fl & O_NONBLOCK))
 		fcntl(p->fd, F_SETFL, fl);
-	if (err == EINPROGRESS || err == EAGAIN) {
+	if (err == EINPROGRESS) {
 		p->iflags |= CIO__IF_STARTED;
+		return -EAGAIN;
+	}
+	if (err == EAGAIN) {
+		/* Nothing started: a UNIX socket whose listener's backlog is
+		 * full. connect(2) on a blocking socket waits for room, which
+		 * no readiness says; on a non-blocking one it fails so. */
+		if (fl & O_NONBLOCK)
+			return CONNECT_EAGAIN;
+		p->iflags |= CIO__IF_BLOCKFD;   /* a blocking connect, pooled */
 		return -EAGAIN;
 	}
 	return -err;
@@ -376,7 +393,7 @@ int cio__stream_submit(struct cio_loop *loop, cio_req *req)
 		if (rx)
 			cio__fd_set_recv_waits(loop, p->fd, r == -EAGAIN);
 		if (r != -EAGAIN) {
-			cio__defer(req, r);
+			cio__defer(req, final_result(r));
 			return 0;
 		}
 	}
@@ -489,7 +506,7 @@ void cio__stream_ready(cio_req *req, int32_t revents)
 	if (r == -EAGAIN)
 		cio__stream_rearm(req);
 	else
-		cio__complete(req, r);
+		cio__complete(req, final_result(r));
 }
 
 /* A stream request's call ran on the pool (after readiness). */

@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 
 #define MSEC 1000000ull
 #define SEC  1000000000ull
@@ -1345,6 +1346,82 @@ START_TEST(socket_accept_shutdown)
 }
 END_TEST
 
+/* connect(2) to a UNIX listener whose backlog is full: a non-blocking
+ * socket gets -EAGAIN (at once, no spinning), a blocking one waits until
+ * the listener accepts, on every backend. */
+START_TEST(connect_unix_full_backlog)
+{
+	cio_loop *loop = t_loop_new();
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	socklen_t salen = offsetof(struct sockaddr_un, sun_path) + 1 + 20;
+	struct cio_stats st0, st1;
+	int lfd, filled[64], nfilled = 0, nb, bl;
+	struct op o;
+
+	/* An abstract name: nothing on disk. */
+	snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "cio-bl-%08x", (unsigned)getpid());
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(lfd, 0);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, salen), 0);
+	ck_assert_int_eq(listen(lfd, 1), 0);
+	for (;;) {
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+		ck_assert_int_ge(fd, 0);
+		ck_assert_int_lt(nfilled, 64);
+		if (connect(fd, (struct sockaddr *)&sa, salen) < 0) {
+			ck_assert_int_eq(errno, EAGAIN);
+			close(fd);
+			break;
+		}
+		filled[nfilled++] = fd;
+	}
+
+	op_init(&o);
+	nb = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(nb, 0);
+	ck_assert_int_eq(cio_loop_stats(loop, &st0), 0);
+	ck_assert_int_eq(RUN(&o, cio_connect(loop, &o.req, nb, (struct sockaddr *)&sa,
+					     salen, op_cb)), -EAGAIN);
+	ck_assert_int_eq(cio_loop_stats(loop, &st1), 0);
+	ck_assert_msg(st1.kernel_enters - st0.kernel_enters < 20,
+		      "%llu kernel enters for one refused connect",
+		      (unsigned long long)(st1.kernel_enters - st0.kernel_enters));
+
+	bl = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(bl, 0);
+	START(&o, cio_connect(loop, &o.req, bl, (struct sockaddr *)&sa, salen, op_cb));
+	/* Still waiting for room after a while... */
+	for (int i = 0; i < 5; i++) {
+		cio_req tick = { 0 };
+		int n = 0;
+
+		tick.data = &n;
+		ck_assert_int_eq(cio_timer(loop, &tick, 10000000, t_count_cb), 0);
+		while (!n)
+			ck_assert_int_ge(cio_run(loop, CIO_RUN_ONCE), 0);
+	}
+	ck_assert_int_eq(o.n, 0);
+	/* ...until the listener takes one. */
+	for (int i = 0; i < nfilled; i++) {
+		int a = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+
+		ck_assert_int_ge(a, 0);
+		close(a);
+	}
+	t_run(loop);
+	ck_assert_int_eq(o.n, 1);
+	ck_assert_int_eq(o.req.res, 0);
+
+	close(bl);
+	close(nb);
+	for (int i = 0; i < nfilled; i++)
+		close(filled[i]);
+	close(lfd);
+	t_loop_free(loop);
+}
+END_TEST
+
 static Suite *net_suite(void)
 {
 	Suite *s = suite_create("net");
@@ -1378,6 +1455,7 @@ static Suite *net_suite(void)
 	tcase_add_test(tc, fd_passing);
 	tcase_add_test(tc, poll_readiness);
 	tcase_add_test(tc, socket_accept_shutdown);
+	tcase_add_test(tc, connect_unix_full_backlog);
 	suite_add_tcase(s, tc);
 
 	return s;
