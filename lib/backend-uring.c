@@ -611,6 +611,12 @@ static void handle_cqe(struct cio_loop *loop, struct uring_backend *be,
 			return;
 		}
 	}
+	/* A cancel interrupts a call blocked in an io-wq worker (connect,
+	 * splice), which then ends -EINTR or the kernel-internal
+	 * -ERESTARTSYS: to the caller that is the cancel it asked for. */
+	if (cio__unlikely((res == -EINTR || res == -512) &&
+			  (P(req)->iflags & CIO__IF_CANCELED)))
+		res = -ECANCELED;
 	/* A connect's -EAGAIN is final (a full UNIX backlog on an
 	 * O_NONBLOCK socket: POLLOUT is there at once, so waiting would
 	 * spin; the kernel itself waits on a blocking one). */

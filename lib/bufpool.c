@@ -18,7 +18,6 @@
 CIO_API int cio_bufpool_new(cio_loop *loop, cio_bufpool **poolp, unsigned count,
 			    size_t size)
 {
-	static uint16_t next_bgid;
 	struct cio_bufpool *pool;
 	size_t bytes;
 	int ret;
@@ -32,7 +31,7 @@ CIO_API int cio_bufpool_new(cio_loop *loop, cio_bufpool **poolp, unsigned count,
 	pool->loop = loop;
 	pool->size = size;
 	pool->count = count;
-	pool->bgid = next_bgid++;
+	pool->bgid = loop->next_bgid++;   /* buffer group ids are per ring */
 	bytes = (size_t)count * size;
 	/* Whole pages: a large pool costs address space, not memory, until
 	 * the kernel writes into it. */

@@ -301,6 +301,7 @@ struct cio_loop {
 	bool             remote_signaled;
 	atomic_uint_fast64_t nposted;       /* posted, callback not yet run */
 	atomic_uint_fast64_t posts;         /* cio_post calls accepted, ever */
+	uint16_t             next_bgid;     /* next provided-buffer group id */
 
 	/* faults.c */
 	struct cio__faults faults;

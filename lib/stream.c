@@ -367,8 +367,20 @@ int cio__stream_submit(struct cio_loop *loop, cio_req *req)
 			cio__defer(req, -errno);
 			return 0;
 		}
-		if (!(fl & O_NONBLOCK))
+		if (!(fl & O_NONBLOCK)) {
+			int on = 0;
+			socklen_t len = sizeof(on);
+
+			/* Readiness would never come for a socket that does
+			 * not listen (or cannot: SOCK_DGRAM); accept(2) says
+			 * so at once. */
+			if (getsockopt(p->fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) < 0 ||
+			    !on) {
+				cio__defer(req, cio__exec(req));
+				return 0;
+			}
 			p->iflags |= CIO__IF_BLOCKFD;
+		}
 		break;
 	default:
 		break;
@@ -516,6 +528,15 @@ void cio__stream_pool_done(cio_req *req)
 
 	p->iflags &= ~CIO__IF_STREAMJOB;
 	p->where = CIO__W_BACKEND;
+	if (cio__unlikely(req->res == -EAGAIN)) {
+		/* Lost a race after readiness (another accept took the
+		 * connection, a non-blocking socket filled up): wait again. */
+		if (p->iflags & CIO__IF_CANCELED)
+			cio__complete(req, -ECANCELED);
+		else
+			cio__stream_rearm(req);
+		return;
+	}
 	if (multishot(req) && req->res >= 0) {
 		cio__deliver_more(req, req->res, 0);
 		if (p->iflags & CIO__IF_CANCELED)

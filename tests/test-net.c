@@ -1402,13 +1402,46 @@ START_TEST(connect_unix_full_backlog)
 			ck_assert_int_ge(cio_run(loop, CIO_RUN_ONCE), 0);
 	}
 	ck_assert_int_eq(o.n, 0);
-	/* ...until the listener takes one. */
-	for (int i = 0; i < nfilled; i++) {
-		int a = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	/* ...until the listener takes one. First a second one, cancelled
+	 * while it waits: -ECANCELED (the ring's
+	 * worker sees an interrupted connect(2)), or on aio and pool, whose
+	 * blocking connect on a pool thread cannot be stopped, the real
+	 * result once there is room (below). */
+	{
+		struct op c;
+		int bl2 = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
-		ck_assert_int_ge(a, 0);
-		close(a);
+		ck_assert_int_ge(bl2, 0);
+		op_init(&c);
+		START(&c, cio_connect(loop, &c.req, bl2, (struct sockaddr *)&sa, salen, op_cb));
+		for (int i = 0; i < 3; i++)
+			ck_assert_int_ge(cio_run(loop, CIO_RUN_NOWAIT), 0);
+		usleep(20000);
+		ck_assert_int_eq(cio_cancel(loop, &c.req), 0);
+		if (!strncmp(t_variant, "uring", 5) && strcmp(t_variant, "uring-fallback")) {
+			while (!c.n)
+				ck_assert_int_ge(cio_run(loop, CIO_RUN_ONCE), 0);
+			ck_assert_int_eq(c.req.res, -ECANCELED);
+		}
+		for (int i = 0; i < nfilled; i++) {
+			int a = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+
+			ck_assert_int_ge(a, 0);
+			close(a);
+		}
+		while (!c.n || !o.n) {
+			int a = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+			if (a >= 0)
+				close(a);
+			ck_assert_int_ge(cio_run(loop, CIO_RUN_NOWAIT), 0);
+			usleep(1000);
+		}
+		ck_assert_msg(c.req.res == -ECANCELED || c.req.res == 0,
+			      "cancelled connect: %lld", (long long)c.req.res);
+		close(bl2);
 	}
+	/* The first one connected once the listener took some. */
 	t_run(loop);
 	ck_assert_int_eq(o.n, 1);
 	ck_assert_int_eq(o.req.res, 0);
@@ -1418,6 +1451,32 @@ START_TEST(connect_unix_full_backlog)
 	for (int i = 0; i < nfilled; i++)
 		close(filled[i]);
 	close(lfd);
+	t_loop_free(loop);
+}
+END_TEST
+
+/* accept on a socket that does not listen answers at once, as accept(2)
+ * does, blocking or not, on every backend: it never waits for readiness
+ * that cannot come. */
+START_TEST(accept_on_a_socket_that_does_not_listen)
+{
+	cio_loop *loop = t_loop_new();
+	struct op o;
+	int types[] = { SOCK_DGRAM, SOCK_STREAM };
+	int want[] = { -EOPNOTSUPP, -EINVAL };
+
+	op_init(&o);
+	for (int i = 0; i < 2; i++) {
+		for (int nb = 0; nb <= SOCK_NONBLOCK; nb += SOCK_NONBLOCK) {
+			int fd = socket(AF_UNIX, types[i] | nb | SOCK_CLOEXEC, 0);
+
+			ck_assert_int_ge(fd, 0);
+			o.req.timeout_ns = 5 * 1000000000ull;   /* a hang fails, late */
+			ck_assert_int_eq(RUN(&o, cio_accept(loop, &o.req, fd, NULL, NULL,
+							    0, op_cb)), want[i]);
+			close(fd);
+		}
+	}
 	t_loop_free(loop);
 }
 END_TEST
@@ -1456,6 +1515,7 @@ static Suite *net_suite(void)
 	tcase_add_test(tc, poll_readiness);
 	tcase_add_test(tc, socket_accept_shutdown);
 	tcase_add_test(tc, connect_unix_full_backlog);
+	tcase_add_test(tc, accept_on_a_socket_that_does_not_listen);
 	suite_add_tcase(s, tc);
 
 	return s;
