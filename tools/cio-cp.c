@@ -186,19 +186,66 @@ out:
 static int copy_paths(const char *backend, const char *src, const char *dst,
 		      size_t bs, unsigned qd)
 {
+	struct cio_loop_opts opts = { .backend = backend };
 	struct stat st;
+	cio_loop *probe;
 	int in, out, ret;
 
+	/* A backend that cannot run here fails before DST is touched. */
+	ret = cio_loop_new(&probe, &opts);
+	if (ret < 0) {
+		fprintf(stderr, "cio-cp: backend %s: %s\n", backend ? backend : "auto",
+			strerror(-ret));
+		return 2;
+	}
+	cio_loop_free(probe);
 	in = open(src, O_RDONLY | O_CLOEXEC);
 	if (in < 0 || fstat(in, &st) < 0) {
 		fprintf(stderr, "cio-cp: %s: %s\n", src, strerror(errno));
 		return 2;
 	}
-	out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, st.st_mode & 0777);
+	/* The copy is sized by st_size: a pipe or /proc file would copy as
+	 * empty, so say so instead. */
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+		fprintf(stderr, "cio-cp: %s: not a regular file or block device\n", src);
+		close(in);
+		return 2;
+	}
+	if (S_ISREG(st.st_mode) && st.st_size == 0) {
+		char byte;
+
+		/* /proc and sysfs files say 0 and have data. */
+		if (pread(in, &byte, 1, 0) == 1) {
+			fprintf(stderr, "cio-cp: %s: its size is not known (a /proc or "
+				"sysfs file?)\n", src);
+			close(in);
+			return 2;
+		}
+	}
+	/* Opened without O_TRUNC first: DST may be SRC under another name,
+	 * and truncating it would lose the data before it is read. */
+	out = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC, st.st_mode & 0777);
 	if (out < 0) {
 		fprintf(stderr, "cio-cp: %s: %s\n", dst, strerror(errno));
 		close(in);
 		return 2;
+	}
+	{
+		struct stat ost;
+
+		if (fstat(out, &ost) == 0 && ost.st_dev == st.st_dev &&
+		    ost.st_ino == st.st_ino) {
+			fprintf(stderr, "cio-cp: %s and %s are the same file\n", src, dst);
+			close(in);
+			close(out);
+			return 2;
+		}
+		if (S_ISREG(ost.st_mode) && ftruncate(out, 0) < 0) {
+			fprintf(stderr, "cio-cp: %s: %s\n", dst, strerror(errno));
+			close(in);
+			close(out);
+			return 2;
+		}
 	}
 	ret = copy_fds(backend, in, out, (uint64_t)st.st_size, bs, qd, 1);
 	close(in);
@@ -345,13 +392,17 @@ int main(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'q':
-			qd = (unsigned)strtoul(optarg, NULL, 10);
-			if (qd < 1 || qd > 4096) {
+		case 'q': {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+
+			qd = *end || end == optarg || v > 4096 ? 0 : (unsigned)v;
+			if (qd < 1) {
 				fprintf(stderr, "cio-cp: --qd wants 1..4096\n");
 				return 2;
 			}
 			break;
+		}
 		case 'b':
 			bs = parse_size(optarg);
 			if (!bs) {
