@@ -48,7 +48,7 @@ for page in "$src"/man/man[137]/*.[137]; do
 	esac
 	# Pages whose SYNOPSIS declares a function need the full set.
 	if grep -q '^\.SH SYNOPSIS' "$page" && grep -qE '^\.BI? "?(int|void|const char|int64_t) \*?cio_' "$page"; then
-		for sec in NAME SYNOPSIS DESCRIPTION "RETURN VALUE" ERRORS "SEE ALSO"; do
+		for sec in NAME SYNOPSIS DESCRIPTION "RETURN VALUE" ERRORS NOTES "SEE ALSO"; do
 			grep -q "^\.SH \"\\{0,1\\}$sec\"\\{0,1\\}\$" "$page" || fail "$name has no $sec section"
 		done
 	fi
