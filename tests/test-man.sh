@@ -8,6 +8,7 @@
 #    exists, and every .so alias points at a page that exists;
 #  - every page is listed in man/Makemodule.am, so it is installed and
 #    shipped in the tarball;
+#  - every option a tool's --help lists is in its man1 page;
 #  - mandoc -Tlint is silent on every page.
 set -eu
 src="${top_srcdir:-.}"
@@ -57,6 +58,19 @@ for page in "$src"/man/man[137]/*.[137]; do
 	for r in $refs; do
 		sec=${r##*.}
 		[ -f "$src/man/man$sec/$r" ] || fail "$name refers to ${r%.*}($sec), which has no page"
+	done
+done
+
+# Each tool's man1 page names every option its --help lists.
+for t in cio-bench cio-httpd cio-cp; do
+	bin="${top_builddir:-.}/tools/$t"
+	page="$src/man/man1/$t.1"
+	[ -f "$page" ] || { fail "no man page man/man1/$t.1"; continue; }
+	[ -x "$bin" ] || continue
+	for o in $("$bin" --help 2>&1 | grep -oE -- '--[a-z][a-z0-9-]*' | sort -u); do
+		# In roff a dash is written \-.
+		pat=$(printf '%s' "$o" | sed 's/-/\\\\-/g')
+		grep -q -- "$pat" "$page" || fail "$t --help lists $o, man/man1/$t.1 does not"
 	done
 done
 
