@@ -604,9 +604,10 @@ static void handle_cqe(struct cio_loop *loop, struct uring_backend *be,
 		}
 		if (cflags & IORING_CQE_F_NOTIF)
 			res = (int32_t)req->res;
-		if (res == -EOPNOTSUPP && !cio__fd_no_zc(loop, P(req)->fd)) {
-			/* Not on this socket type: send with a copy. */
-			cio__fd_set_no_zc(loop, P(req)->fd);
+		/* Not on this socket type: send with a copy. The resubmission
+		 * reads the fd's memo, so go again only once it is stored. */
+		if (res == -EOPNOTSUPP && !cio__fd_no_zc(loop, P(req)->fd) &&
+		    cio__fd_set_no_zc(loop, P(req)->fd)) {
 			uring_submit(loop, req);
 			return;
 		}

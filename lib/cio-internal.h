@@ -357,7 +357,7 @@ int  cio__check_direct(struct cio_loop *loop, int op, int fd, const void *buf,
 void cio__fd_forget(struct cio_loop *loop, int fd);
 bool cio__fd_recv_waits(struct cio_loop *loop, int fd);
 bool cio__fd_no_zc(struct cio_loop *loop, int fd);
-void cio__fd_set_no_zc(struct cio_loop *loop, int fd);
+bool cio__fd_set_no_zc(struct cio_loop *loop, int fd);
 void cio__fd_set_recv_waits(struct cio_loop *loop, int fd, bool waits);
 void cio__fd_free(struct cio_loop *loop);
 

@@ -109,7 +109,7 @@ static void learn(int fd, struct cio__fdinfo *fi)
 
 /* What the loop knows of fd, learned now if need be. NULL: nothing to
  * check (a bad fd, or no memory to remember it: the kernel's rule). */
-static const struct cio__fdinfo *lookup(struct cio_loop *loop, int fd)
+static struct cio__fdinfo *lookup(struct cio_loop *loop, int fd)
 {
 	struct cio__fdinfo *fi;
 
@@ -217,10 +217,13 @@ bool cio__fd_no_zc(struct cio_loop *loop, int fd)
 	return fd >= 0 && (unsigned)fd < loop->nfdinfo && loop->fdinfo[fd].no_zc;
 }
 
-void cio__fd_set_no_zc(struct cio_loop *loop, int fd)
+/* false when it could not be remembered (no memory for the table). */
+bool cio__fd_set_no_zc(struct cio_loop *loop, int fd)
 {
-	struct cio__fdinfo *fi = (struct cio__fdinfo *)lookup(loop, fd);
+	struct cio__fdinfo *fi = lookup(loop, fd);
 
-	if (fi)
-		fi->no_zc = 1;
+	if (!fi)
+		return false;
+	fi->no_zc = 1;
+	return true;
 }

@@ -214,6 +214,7 @@ static bool sendfile_cannot_block(const struct cio__priv *p)
 	struct cachestat_range_v1 range;
 	struct cachestat_v1 cs;
 	uint64_t first, last;
+	unsigned page_shift;
 	int fl;
 
 	if (p->a.sf.off < 0 || !p->a.sf.len ||
@@ -230,8 +231,9 @@ static bool sendfile_cannot_block(const struct cio__priv *p)
 			atomic_store_explicit(&no_cachestat, true, memory_order_relaxed);
 		return false;
 	}
-	first = range.off >> 12;
-	last = (range.off + range.len - 1) >> 12;
+	page_shift = (unsigned)__builtin_ctz((unsigned)getpagesize());
+	first = range.off >> page_shift;
+	last = (range.off + range.len - 1) >> page_shift;
 	return cs.nr_cache >= last - first + 1;
 }
 
@@ -530,11 +532,9 @@ void cio__stream_pool_done(cio_req *req)
 	p->where = CIO__W_BACKEND;
 	if (cio__unlikely(req->res == -EAGAIN)) {
 		/* Lost a race after readiness (another accept took the
-		 * connection, a non-blocking socket filled up): wait again. */
-		if (p->iflags & CIO__IF_CANCELED)
-			cio__complete(req, -ECANCELED);
-		else
-			cio__stream_rearm(req);
+		 * connection, a non-blocking socket filled up): wait again
+		 * (rearm ends a cancelled request instead). */
+		cio__stream_rearm(req);
 		return;
 	}
 	if (multishot(req) && req->res >= 0) {

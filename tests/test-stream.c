@@ -930,10 +930,11 @@ static int range_cached(int fd, uint64_t off, uint64_t len)
 {
 	struct { uint64_t off, len; } range = { off, len };
 	uint64_t cs[5];   /* nr_cache, dirty, writeback, evicted, recently evicted */
+	unsigned shift = (unsigned)__builtin_ctz((unsigned)getpagesize());
 
 	if (syscall(451 /* __NR_cachestat */, fd, &range, cs, 0) < 0)
 		return -1;
-	return cs[0] >= ((off + len - 1) >> 12) - (off >> 12) + 1;
+	return cs[0] >= ((off + len - 1) >> shift) - (off >> shift) + 1;
 }
 
 static uint64_t pool_jobs(cio_loop *loop)
