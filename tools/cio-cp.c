@@ -130,24 +130,27 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Copy in to out with qd chunks in flight. Returns 0 or -errno. */
-static int copy_fds(const char *backend, int in, int out, uint64_t size,
-		    size_t bs, unsigned qd, int verbose)
+/* A loop sized for qd chunks in flight. Returns 0 or -errno. */
+static int new_loop(cio_loop **loopp, const char *backend, unsigned qd)
 {
 	struct cio_loop_opts opts = { .backend = backend, .entries = qd * 2 };
-	struct copy cp = { .in = in, .out = out, .size = size, .bs = bs, .qd = qd };
+
+	return cio_loop_new(loopp, &opts);
+}
+
+/* Copy in to out on loop with qd chunks in flight. Returns 0 or -errno. */
+static int copy_fds(cio_loop *loop, int in, int out, uint64_t size,
+		    size_t bs, unsigned qd, int verbose)
+{
+	struct copy cp = { .loop = loop, .in = in, .out = out, .size = size,
+			   .bs = bs, .qd = qd };
 	struct cio_stats st;
 	double t0, dt;
 	int ret;
 
-	ret = cio_loop_new(&cp.loop, &opts);
-	if (ret < 0)
-		return ret;
 	cp.slots = calloc(qd, sizeof(*cp.slots));
-	if (!cp.slots) {
-		cio_loop_free(cp.loop);
+	if (!cp.slots)
 		return -ENOMEM;
-	}
 	for (unsigned i = 0; i < qd; i++) {
 		cp.slots[i].cp = &cp;
 		cp.slots[i].req.data = &cp.slots[i];
@@ -179,26 +182,16 @@ out:
 	for (unsigned i = 0; i < qd; i++)
 		free(cp.slots[i].buf);
 	free(cp.slots);
-	cio_loop_free(cp.loop);
 	return ret;
 }
 
-static int copy_paths(const char *backend, const char *src, const char *dst,
-		      size_t bs, unsigned qd)
+/* copy_paths() once the loop exists. */
+static int copy_open(cio_loop *loop, const char *src, const char *dst,
+		     size_t bs, unsigned qd)
 {
-	struct cio_loop_opts opts = { .backend = backend };
-	struct stat st;
-	cio_loop *probe;
+	struct stat st, ost;
 	int in, out, ret;
 
-	/* A backend that cannot run here fails before DST is touched. */
-	ret = cio_loop_new(&probe, &opts);
-	if (ret < 0) {
-		fprintf(stderr, "cio-cp: backend %s: %s\n", backend ? backend : "auto",
-			strerror(-ret));
-		return 2;
-	}
-	cio_loop_free(probe);
 	in = open(src, O_RDONLY | O_CLOEXEC);
 	if (in < 0 || fstat(in, &st) < 0) {
 		fprintf(stderr, "cio-cp: %s: %s\n", src, strerror(errno));
@@ -230,24 +223,19 @@ static int copy_paths(const char *backend, const char *src, const char *dst,
 		close(in);
 		return 2;
 	}
-	{
-		struct stat ost;
-
-		if (fstat(out, &ost) == 0 && ost.st_dev == st.st_dev &&
-		    ost.st_ino == st.st_ino) {
-			fprintf(stderr, "cio-cp: %s and %s are the same file\n", src, dst);
-			close(in);
-			close(out);
-			return 2;
-		}
-		if (S_ISREG(ost.st_mode) && ftruncate(out, 0) < 0) {
-			fprintf(stderr, "cio-cp: %s: %s\n", dst, strerror(errno));
-			close(in);
-			close(out);
-			return 2;
-		}
+	if (fstat(out, &ost) < 0) {
+		fprintf(stderr, "cio-cp: %s: %s\n", dst, strerror(errno));
+		goto refuse;
 	}
-	ret = copy_fds(backend, in, out, (uint64_t)st.st_size, bs, qd, 1);
+	if (ost.st_dev == st.st_dev && ost.st_ino == st.st_ino) {
+		fprintf(stderr, "cio-cp: %s and %s are the same file\n", src, dst);
+		goto refuse;
+	}
+	if (S_ISREG(ost.st_mode) && ftruncate(out, 0) < 0) {
+		fprintf(stderr, "cio-cp: %s: %s\n", dst, strerror(errno));
+		goto refuse;
+	}
+	ret = copy_fds(loop, in, out, (uint64_t)st.st_size, bs, qd, 1);
 	close(in);
 	if (close(out) < 0 && !ret)
 		ret = -errno;
@@ -256,6 +244,29 @@ static int copy_paths(const char *backend, const char *src, const char *dst,
 		return 1;
 	}
 	return 0;
+refuse:
+	close(in);
+	close(out);
+	return 2;
+}
+
+static int copy_paths(const char *backend, const char *src, const char *dst,
+		      size_t bs, unsigned qd)
+{
+	cio_loop *loop;
+	int ret;
+
+	/* The loop first: a backend that cannot run here fails before DST
+	 * is touched. */
+	ret = new_loop(&loop, backend, qd);
+	if (ret < 0) {
+		fprintf(stderr, "cio-cp: backend %s: %s\n", backend ? backend : "auto",
+			strerror(-ret));
+		return 2;
+	}
+	ret = copy_open(loop, src, dst, bs, qd);
+	cio_loop_free(loop);
+	return ret;
 }
 
 static int same_contents(int a, int b, uint64_t size)
@@ -317,6 +328,7 @@ static int demo(size_t bs, unsigned qd)
 		size_t b = i % (sizeof(backends) / sizeof(backends[0]));
 		bool direct = i >= sizeof(backends) / sizeof(backends[0]);
 		int rfd = in, wfd = out, ret;
+		cio_loop *loop;
 
 		if (ftruncate(out, 0) < 0)
 			return 2;
@@ -330,7 +342,11 @@ static int demo(size_t bs, unsigned qd)
 			printf("O_DIRECT ");
 			fflush(stdout);
 		}
-		ret = copy_fds(backends[b], rfd, wfd, size, bs, qd, 1);
+		ret = new_loop(&loop, backends[b], qd);
+		if (ret == 0) {
+			ret = copy_fds(loop, rfd, wfd, size, bs, qd, 1);
+			cio_loop_free(loop);
+		}
 		if (direct) {
 			close(rfd);
 			close(wfd);
