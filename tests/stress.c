@@ -7,6 +7,8 @@
  * request got exactly one final callback, that the file holds exactly
  * what the writes reported (no block lost, none torn where a write said
  * it was whole), and that fds and pool threads return to their start.
+ * A second case, the cancel storm, checks every read against the last
+ * write that succeeded before it was submitted (API.md guarantee 6).
  *
  *   STRESS_SECONDS=N   seconds per backend (default 2)
  *   STRESS_SEED=N      the seed (default: from the clock, printed)
@@ -672,6 +674,250 @@ START_TEST(stress)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/*
+ * The cancel storm: API.md guarantee 6 checked read by read. 512 requests
+ * in flight, each a 4 KiB buffered write or read of one of 1,024 blocks
+ * (never two on one block at once), with deadlines and random cio_cancel
+ * calls (just after submission, from callbacks, from a timer). Every word
+ * of a written block carries (block, stamp), so a read shows exactly which
+ * write it saw: it must be the last one whose success callback ran before
+ * the read was submitted. A write that ended -ECANCELED or -ETIMEDOUT
+ * without moving a byte did not happen and never will.
+ */
+#define STORM_SLOTS 512
+#define STORM_BLKS  1024u
+
+struct storm_slot {
+	cio_req  req;
+	uint64_t *buf;
+	uint32_t blk;
+	bool     writing, inflight;
+	uint64_t stamp;          /* a write's own; a read's expected one */
+};
+
+static struct {
+	cio_loop *loop;
+	int       fd;
+	bool      stopping;
+	uint64_t  stamp;
+	uint64_t  last[STORM_BLKS];   /* stamp of the last successful write */
+	bool      torn[STORM_BLKS];   /* a write to it ended part way */
+	bool      busy[STORM_BLKS];
+	struct storm_slot s[STORM_SLOTS];
+	cio_req   tick;
+	uint64_t  accepted, finals, cancels, cancelled, reads_checked, stale;
+	char      fail[256];
+} W;
+
+#define WFAIL(...) do { if (!W.fail[0]) snprintf(W.fail, sizeof(W.fail), __VA_ARGS__); } while (0)
+
+static void storm_cb(cio_req *req);
+
+/* What a block holds after the write with this stamp (0: never written). */
+static uint64_t storm_word(uint32_t blk, uint64_t stamp, unsigned i)
+{
+	return stamp ? ((uint64_t)blk << 40 | stamp) ^ ((uint64_t)i * 0x9e3779b97f4a7c15ull) : 0;
+}
+
+static void storm_cancel_some(void)
+{
+	struct storm_slot *v = &W.s[below(STORM_SLOTS)];
+
+	if (!v->inflight)
+		return;
+	int ret = cio_cancel(W.loop, &v->req);
+
+	if (ret != 0)
+		WFAIL("cancel of a request in flight: %d", ret);
+	W.cancels++;
+}
+
+static void storm_start(struct storm_slot *v)
+{
+	cio_req *r = &v->req;
+	uint32_t blk, x;
+	int ret;
+
+	do
+		blk = below(STORM_BLKS);
+	while (W.busy[blk]);
+	W.busy[blk] = true;
+	v->blk = blk;
+	v->writing = below(2);
+	x = below(100);
+	r->timeout_ns = x < 3 ? 20000 + below(200000) : x < 6 ? 50000000 : 0;
+	r->opts = below(2) ? CIO_ALL : 0;
+	if (v->writing) {
+		v->stamp = ++W.stamp;
+		for (unsigned i = 0; i < BLK / 8; i++)
+			v->buf[i] = storm_word(blk, v->stamp, i);
+		ret = cio_write(W.loop, r, W.fd, v->buf, BLK, (int64_t)blk * BLK, storm_cb);
+	} else {
+		v->stamp = W.last[blk];
+		memset(v->buf, 0xee, BLK);
+		ret = cio_read(W.loop, r, W.fd, v->buf, BLK, (int64_t)blk * BLK, storm_cb);
+	}
+	if (ret < 0) {
+		WFAIL("storm: submission refused: %s", strerror(-ret));
+		W.busy[blk] = false;
+		return;
+	}
+	v->inflight = true;
+	W.accepted++;
+	/* Now and then cancel it at once: it is certainly still queued. */
+	if (!below(16)) {
+		ck_assert_int_eq(cio_cancel(W.loop, r), 0);
+		W.cancels++;
+	}
+}
+
+static void storm_check_read(struct storm_slot *v, int64_t moved)
+{
+	for (unsigned i = 0; i < (unsigned)moved / 8; i++) {
+		uint64_t want = storm_word(v->blk, v->stamp, i);
+
+		if (v->buf[i] == want)
+			continue;
+		/* Which write did it see? Undo the mixing of word i. */
+		uint64_t seen = v->buf[i] ^ ((uint64_t)i * 0x9e3779b97f4a7c15ull);
+
+		W.stale++;
+		WFAIL("block %u: a read submitted after write #%llu succeeded saw "
+		      "%s (word %u: %#llx)", v->blk, (unsigned long long)v->stamp,
+		      v->buf[i] == 0 ? "a never-written block" :
+		      (seen >> 40) == v->blk ? "another write" : "foreign data",
+		      i, (unsigned long long)v->buf[i]);
+		if ((seen >> 40) == v->blk)
+			snprintf(W.fail + strlen(W.fail), sizeof(W.fail) - strlen(W.fail),
+				 " = write #%llu", (unsigned long long)(seen & ((1ull << 40) - 1)));
+		return;
+	}
+}
+
+static void storm_cb(cio_req *req)
+{
+	struct storm_slot *v = (struct storm_slot *)req;
+	int64_t moved = cio_transferred(req);
+
+	if (!v->inflight)
+		WFAIL("storm: a callback for a request not in flight");
+	v->inflight = false;
+	W.finals++;
+	if (req->res == -ECANCELED || req->res == -ETIMEDOUT)
+		W.cancelled++;
+	else if (req->res != (int64_t)BLK)
+		WFAIL("storm: %s of block %u: %lld", v->writing ? "write" : "read",
+		      v->blk, (long long)req->res);
+	if (moved < 0 || moved > (int64_t)BLK)
+		WFAIL("storm: %lld bytes moved", (long long)moved);
+	if (v->writing) {
+		if (moved == (int64_t)BLK) {
+			W.last[v->blk] = v->stamp;
+			W.torn[v->blk] = false;
+		} else if (moved > 0) {
+			W.torn[v->blk] = true;
+		}
+	} else if (moved > 0 && !W.torn[v->blk]) {
+		storm_check_read(v, moved);
+		W.reads_checked++;
+	}
+	W.busy[v->blk] = false;
+	if (!below(4))
+		storm_cancel_some();
+	if (!W.stopping && !W.fail[0])
+		storm_start(v);
+}
+
+static void storm_tick(cio_req *req)
+{
+	(void)req;
+	W.finals++;
+	for (int i = 0; i < 8; i++)
+		storm_cancel_some();
+	if (W.stopping)
+		return;
+	W.tick.timeout_ns = 0;
+	W.tick.opts = 0;
+	if (cio_timer(W.loop, &W.tick, 200000, storm_tick) == 0)
+		W.accepted++;
+}
+
+START_TEST(cancel_storm)
+{
+	const char *env = getenv("STRESS_SECONDS");
+	double secs = env ? atof(env) : 2.0;
+	uint64_t seed = getenv("STRESS_SEED") ? strtoull(getenv("STRESS_SEED"), NULL, 0) :
+			(t_now_ns() ^ (uint64_t)getpid());
+	uint64_t *all, end, hard_end;
+	struct cio_stats st;
+	char *dir;
+	int dfd;
+
+	memset(&W, 0, sizeof(W));
+	rng = seed | 1;
+	unsetenv("CIO_FAULTS");
+	printf("cancel storm [%s]: seed %llu, %.1f s (replay: STRESS_SEED=%llu)\n",
+	       t_variant, (unsigned long long)seed, secs, (unsigned long long)seed);
+	fflush(stdout);
+	dir = t_tmpdir();
+	dfd = t_dirfd(dir);
+	W.loop = t_loop_new_opts(1024);
+	W.fd = openat(dfd, "storm", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	ck_assert_int_ge(W.fd, 0);
+	ck_assert_int_eq(ftruncate(W.fd, (off_t)STORM_BLKS * BLK), 0);
+	for (int i = 0; i < STORM_SLOTS; i++) {
+		ck_assert_int_eq(posix_memalign((void **)&W.s[i].buf, BLK, BLK), 0);
+		storm_start(&W.s[i]);
+	}
+	storm_tick(&W.tick);
+	W.finals--;                  /* that call was no callback */
+	/* For the time asked, and then until enough was checked for the
+	 * verdict to mean something, however slow the machine is today. */
+	end = t_now_ns() + (uint64_t)(secs * 1e9);
+	hard_end = end + 90 * 1000000000ull;
+	while (!W.fail[0] && t_now_ns() < hard_end &&
+	       (t_now_ns() < end || W.reads_checked < 2000 || W.cancelled < 20))
+		ck_assert_int_ge(cio_run(W.loop, CIO_RUN_ONCE), 0);
+	W.stopping = true;
+	ck_assert_int_ge(cio_run(W.loop, CIO_RUN_DEFAULT), 0);
+	ck_assert_msg(!W.fail[0], "[%s] seed %llu: %s", t_variant, (unsigned long long)seed,
+		      W.fail);
+	ck_assert_uint_eq(W.accepted, W.finals);
+	ck_assert_int_eq(cio_loop_stats(W.loop, &st), 0);
+	ck_assert_uint_eq(st.inflight, 0);
+
+	/* And at the end the file holds each block's last successful write. */
+	all = malloc((size_t)STORM_BLKS * BLK);
+	ck_assert_ptr_nonnull(all);
+	ck_assert_int_eq(pread(W.fd, all, (size_t)STORM_BLKS * BLK, 0),
+			 (ssize_t)(STORM_BLKS * BLK));
+	for (uint32_t b = 0; b < STORM_BLKS; b++) {
+		if (W.torn[b])
+			continue;
+		for (unsigned i = 0; i < BLK / 8; i++)
+			ck_assert_msg(all[(size_t)b * (BLK / 8) + i] == storm_word(b, W.last[b], i),
+				      "[%s] seed %llu: block %u does not hold write #%llu",
+				      t_variant, (unsigned long long)seed, b,
+				      (unsigned long long)W.last[b]);
+	}
+	printf("cancel storm [%s]: %llu requests, %llu cancels, %llu ended cancelled, "
+	       "%llu reads checked, 0 stale\n", t_variant, (unsigned long long)W.accepted,
+	       (unsigned long long)W.cancels, (unsigned long long)W.cancelled,
+	       (unsigned long long)W.reads_checked);
+	fflush(stdout);
+	ck_assert_uint_ge(W.reads_checked, 2000);
+	ck_assert_uint_ge(W.cancelled, 20);
+	free(all);
+	for (int i = 0; i < STORM_SLOTS; i++)
+		free(W.s[i].buf);
+	close(W.fd);
+	t_loop_free(W.loop);
+	close(dfd);
+	t_tmpdir_rm(dir);
+}
+END_TEST
+
 static Suite *stress_suite(void)
 {
 	Suite *s = suite_create("stress");
@@ -680,6 +926,7 @@ static Suite *stress_suite(void)
 
 	tcase_set_timeout(tc, (double)T_TIMEOUT + (env ? atof(env) : 0));
 	tcase_add_test(tc, stress);
+	tcase_add_test(tc, cancel_storm);
 	suite_add_tcase(s, tc);
 	return s;
 }
