@@ -351,9 +351,10 @@ const char *cio__stream_path(const struct cio_loop *loop, int op, int fd);
 bool cio__is_stream_op(int op);   /* one the stream engine can run */
 uint32_t cio__stream_events(const cio_req *req);  /* what it waits for */
 
-/* direct.c: O_DIRECT alignment, checked the same way on every backend */
-int  cio__check_direct(struct cio_loop *loop, int op, int fd, const void *buf,
-		       uint64_t len, int64_t off);   /* 0 or -EINVAL */
+/* direct.c: offsets on streams and O_DIRECT alignment, checked the same
+ * way on every backend: 0, -ESPIPE or -EINVAL */
+int  cio__check_rw(struct cio_loop *loop, int op, int fd, const void *buf,
+		   uint64_t len, int64_t off);
 void cio__fd_forget(struct cio_loop *loop, int fd);
 bool cio__fd_recv_waits(struct cio_loop *loop, int fd);
 bool cio__fd_no_zc(struct cio_loop *loop, int fd);
