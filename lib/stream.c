@@ -499,7 +499,13 @@ void cio__stream_ready(cio_req *req, int32_t revents)
 	}
 	switch (p->op) {
 	case CIO_OP_POLL:
-		cio__complete(req, revents);
+		/* Asked afresh: on epoll the readiness may be an old file's
+		 * that had this number (see epoll.c). */
+		r = try_op(req);
+		if (r == -EAGAIN)
+			cio__stream_rearm(req);
+		else
+			cio__complete(req, r);
 		return;
 	case CIO_OP_RECV_POOL:
 		recv_pool_ready(req);
