@@ -342,6 +342,13 @@ int  cio__bufpool_take(struct cio_bufpool *pool);          /* id or -ENOBUFS */
 void cio__bufpool_lend(struct cio_bufpool *pool, cio_req *req, unsigned bid);
 void cio__bufpool_starve(struct cio_bufpool *pool, cio_req *req);
 
+/* Splice requests the stream engine runs keep two bits of their own beside
+ * the caller's SPLICE_F_* flags (the engine refuses any other caller bit,
+ * as splice(2) does); cio__exec passes CIO__SPL_FLAGS on. */
+#define CIO__SPL_WAIT_OUT (1u << 31)  /* waits on fd_out: fd and fd_out swapped */
+#define CIO__SPL_USER_NB  (1u << 30)  /* the caller gave SPLICE_F_NONBLOCK */
+#define CIO__SPL_FLAGS    (~(CIO__SPL_WAIT_OUT | CIO__SPL_USER_NB))
+
 /* stream.c: the stream engine (try first, then wait for readiness) */
 int  cio__stream_submit(struct cio_loop *loop, cio_req *req);
 void cio__stream_ready(cio_req *req, int32_t revents);
