@@ -1340,6 +1340,9 @@ START_TEST(splice_from_empty_pipe_ends_on_deadline_and_cancel)
 			close(q[1]);
 		}
 	}
+	/* A file end: the pool runs the call, once the pipe is ready. */
+	if (strcmp(t_variant, "uring"))
+		ck_assert_str_eq(cio_op_path(loop, CIO_OP_SPLICE, f), "pool");
 	ck_assert_int_eq(close(f), 0);
 	close(dfd);
 	t_loop_free(loop);
@@ -1399,6 +1402,11 @@ START_TEST(splice_waits_for_socket_and_pipe)
 	ck_assert(!memcmp(got, src, 1000));
 	if (strcmp(t_variant, "uring"))
 		ck_assert_uint_eq(pool_jobs(loop) - jobs, 0);
+	if (!strcmp(t_variant, "aio") || !strcmp(t_variant, "pool")) {
+		/* As it ran: the engine between pipes. */
+		ck_assert_str_eq(cio_op_path(loop, CIO_OP_SPLICE, q[1]), "epoll");
+		ck_assert_str_eq(cio_op_path(loop, CIO_OP_SPLICE, p[0]), "epoll");
+	}
 	close(p[0]);
 	close(p[1]);
 	close(q[0]);
