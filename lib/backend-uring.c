@@ -620,9 +620,11 @@ static void handle_cqe(struct cio_loop *loop, struct uring_backend *be,
 		res = -ECANCELED;
 	/* A connect's -EAGAIN is final (a full UNIX backlog on an
 	 * O_NONBLOCK socket: POLLOUT is there at once, so waiting would
-	 * spin; the kernel itself waits on a blocking one). */
+	 * spin; the kernel itself waits on a blocking one). So is a
+	 * splice's: SPLICE_F_NONBLOCK or a non-blocking end asked for it. */
 	if (cio__unlikely(res == -EAGAIN) && cio__is_stream_op(P(req)->op) &&
-	    P(req)->op != CIO_OP_CONNECT && !(req->opts & CIO_MULTISHOT)) {
+	    P(req)->op != CIO_OP_CONNECT && P(req)->op != CIO_OP_SPLICE &&
+	    !(req->opts & CIO_MULTISHOT)) {
 		/* The kernel answers -EAGAIN for reads and writes on an
 		 * O_NONBLOCK fd instead of waiting; every backend waits. */
 		if (P(req)->iflags & CIO__IF_CANCELED) {

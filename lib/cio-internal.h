@@ -342,6 +342,13 @@ int  cio__bufpool_take(struct cio_bufpool *pool);          /* id or -ENOBUFS */
 void cio__bufpool_lend(struct cio_bufpool *pool, cio_req *req, unsigned bid);
 void cio__bufpool_starve(struct cio_bufpool *pool, cio_req *req);
 
+/* Splice requests the stream engine runs keep two bits of their own beside
+ * the caller's SPLICE_F_* flags (the engine refuses any other caller bit,
+ * as splice(2) does); cio__exec passes CIO__SPL_FLAGS on. */
+#define CIO__SPL_WAIT_OUT (1u << 31)  /* waits on fd_out: fd and fd_out swapped */
+#define CIO__SPL_USER_NB  (1u << 30)  /* the caller gave SPLICE_F_NONBLOCK */
+#define CIO__SPL_FLAGS    (~(CIO__SPL_WAIT_OUT | CIO__SPL_USER_NB))
+
 /* stream.c: the stream engine (try first, then wait for readiness) */
 int  cio__stream_submit(struct cio_loop *loop, cio_req *req);
 void cio__stream_ready(cio_req *req, int32_t revents);
@@ -351,9 +358,10 @@ const char *cio__stream_path(const struct cio_loop *loop, int op, int fd);
 bool cio__is_stream_op(int op);   /* one the stream engine can run */
 uint32_t cio__stream_events(const cio_req *req);  /* what it waits for */
 
-/* direct.c: O_DIRECT alignment, checked the same way on every backend */
-int  cio__check_direct(struct cio_loop *loop, int op, int fd, const void *buf,
-		       uint64_t len, int64_t off);   /* 0 or -EINVAL */
+/* direct.c: offsets on streams and O_DIRECT alignment, checked the same
+ * way on every backend: 0, -ESPIPE or -EINVAL */
+int  cio__check_rw(struct cio_loop *loop, int op, int fd, const void *buf,
+		   uint64_t len, int64_t off);
 void cio__fd_forget(struct cio_loop *loop, int fd);
 bool cio__fd_recv_waits(struct cio_loop *loop, int fd);
 bool cio__fd_no_zc(struct cio_loop *loop, int fd);

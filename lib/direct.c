@@ -16,10 +16,17 @@
  * ways, both harmless: "buffered" for what is now O_DIRECT leaves the
  * check to the kernel; "O_DIRECT" for what is now buffered is learned
  * again before a request is refused.
+ *
+ * The same entry says whether the fd can seek: an offset other than -1 on
+ * a pipe, socket or other stream is -ESPIPE on every backend, as pread(2)
+ * says, where io_uring would quietly ignore it. "A stream" is learned again
+ * before a request is refused; a stale "seekable" (the number closed behind
+ * the loop's back and reused by a stream) leaves the answer to the backend.
  */
 #include "config.h"
 
 #include <fcntl.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
@@ -41,6 +48,7 @@ struct cio__fdinfo {
 	uint8_t  off_shift;     /* offsets and lengths: 1 << off_shift */
 	uint8_t  recv_waits;    /* the last receive on it found nothing */
 	uint8_t  no_zc;         /* the kernel refused a zero-copy send on it */
+	uint8_t  stream;        /* cannot seek: offsets are -ESPIPE */
 };
 
 static uint8_t shift_of(unsigned v)
@@ -85,6 +93,9 @@ static void learn(int fd, struct cio__fdinfo *fi)
 	memset(fi, 0, sizeof(*fi));
 	if (fl < 0)
 		return;              /* a bad fd: the operation will say so */
+	/* What pread(2) answers with ESPIPE cannot seek either (pipes,
+	 * FIFOs, sockets, ttys); SEEK_CUR by 0 moves nothing. */
+	fi->stream = lseek(fd, 0, SEEK_CUR) < 0 && errno == ESPIPE;
 	if (!(fl & O_DIRECT)) {
 		fi->state = FD_BUFFERED;
 		return;
@@ -175,11 +186,18 @@ static bool transfer_ok(const struct cio__fdinfo *fi, int op, const void *buf,
 	return true;
 }
 
-int cio__check_direct(struct cio_loop *loop, int op, int fd, const void *buf,
-		      uint64_t len, int64_t off)
+int cio__check_rw(struct cio_loop *loop, int op, int fd, const void *buf,
+		  uint64_t len, int64_t off)
 {
 	const struct cio__fdinfo *fi = lookup(loop, fd);
 
+	if (cio__unlikely(fi && off >= 0 && fi->stream)) {
+		/* About to refuse: make sure the fd is still a stream. */
+		cio__fd_forget(loop, fd);
+		fi = lookup(loop, fd);
+		if (fi && fi->stream)
+			return -ESPIPE;
+	}
 	if (cio__likely(!fi || fi->state != FD_DIRECT))
 		return 0;
 	if (transfer_ok(fi, op, buf, len, off))

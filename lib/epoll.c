@@ -8,6 +8,18 @@
  * waits on it: one epoll_ctl per wait, no removal when it is done, and an fd
  * the caller closes behind our back (even one still open elsewhere) can fire
  * at most once more, never spin.
+ *
+ * epoll knows a registration by file and number, and a file closed behind
+ * our back stays in the set while anything else holds it open. So every
+ * wait re-arms with EPOLL_CTL_MOD, even where the registration seems to
+ * cover it already: MOD looks up the file the number names now, and ENOENT
+ * for a number we registered says that file is another one. The requests
+ * still waiting were waiting on the old file, which no number of ours
+ * reaches any more: they are set aside ("stale") until they are cancelled
+ * or time out, as on io_uring, where the ring holds the old file. The new
+ * file is registered afresh. The old registration may still fire once under
+ * the same number; the stream engine takes readiness as a hint and tries
+ * the call again, so that costs a call, never a wrong result.
  */
 #include "config.h"
 
@@ -24,6 +36,8 @@
 
 struct cio__fdwait {
 	struct cio__reqq q;    /* requests waiting on this fd */
+	struct cio__reqq stale;   /* waiting on a file since closed behind our
+	                             back: they end on cancel or deadline */
 	uint32_t want;         /* union of what they wait for */
 	uint32_t armed;        /* what the one-shot registration waits for */
 	bool     reg;          /* registered (perhaps disarmed) in epfd */
@@ -69,25 +83,26 @@ void cio__ep_fini(struct cio__ep *be)
 	free(be->fds);
 }
 
-static int arm(struct cio__ep *be, int fd, struct cio__fdwait *w)
+/* Register fd for want, or re-arm it. -ENOENT: the file under fd is not
+ * the one we registered (see the top of this file). */
+static int arm(struct cio__ep *be, int fd, struct cio__fdwait *w, uint32_t want)
 {
 	struct epoll_event ev = {
-		.events = w->want | EPOLLONESHOT,
+		.events = want | EPOLLONESHOT,
 		.data.u64 = TAG_FD | (uint64_t)fd << 8,
 	};
-	int op = w->reg ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
 
-	if (epoll_ctl(be->epfd, op, fd, &ev) < 0) {
-		/* Our idea of the fd is stale: it was closed (and its number
-		 * perhaps reused) behind our back, or registered after all. */
-		if (errno != ENOENT && errno != EEXIST)
+	if (w->reg) {
+		if (epoll_ctl(be->epfd, EPOLL_CTL_MOD, fd, &ev) < 0)
 			return -errno;
-		op = errno == ENOENT ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
-		if (epoll_ctl(be->epfd, op, fd, &ev) < 0)
+	} else if (epoll_ctl(be->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		/* Registered after all (a DEL that found another file). */
+		if (errno != EEXIST ||
+		    epoll_ctl(be->epfd, EPOLL_CTL_MOD, fd, &ev) < 0)
 			return -errno;
 	}
 	w->reg = true;
-	w->armed = w->want;
+	w->armed = want;
 	return 0;
 }
 
@@ -114,18 +129,23 @@ int cio__ep_wait(struct cio_loop *loop, cio_req *req, uint32_t events)
 		be->nfds = n;
 	}
 	w = &be->fds[fd];
+	ret = arm(be, fd, w, w->want | events);
+	if (cio__unlikely(ret == -ENOENT && w->reg)) {
+		/* Another file has this number now. */
+		cio_req *r;
+
+		while ((r = cio__q_pop(&w->q)))
+			cio__q_push(&w->stale, r);
+		w->want = 0;
+		w->armed = 0;
+		w->reg = false;
+		cio__fd_forget(loop, fd);
+		ret = arm(be, fd, w, events);
+	}
+	if (ret < 0)
+		return ret;
 	P(req)->aux = events;
 	w->want |= events;
-	if ((w->armed & w->want) != w->want) {
-		ret = arm(be, fd, w);
-		if (ret < 0) {
-			/* Leave the others as they were. */
-			w->want = 0;
-			for (cio_req *r = w->q.head; r; r = P(r)->qnext)
-				w->want |= P(r)->aux;
-			return ret;
-		}
-	}
 	cio__q_push(&w->q, req);
 	return 0;
 }
@@ -172,6 +192,11 @@ void cio__ep_cancel(struct cio_loop *loop, cio_req *req)
 	if (!(p->iflags & CIO__IF_WAITING) || (unsigned)p->fd >= be->nfds)
 		return;
 	w = &be->fds[p->fd];
+	if (cio__q_remove(&w->stale, req)) {
+		p->iflags &= ~CIO__IF_WAITING;
+		cio__defer(req, -ECANCELED);
+		return;
+	}
 	if (!cio__q_remove(&w->q, req))
 		return;
 	p->iflags &= ~CIO__IF_WAITING;

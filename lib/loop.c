@@ -782,11 +782,12 @@ static int route(struct cio_loop *loop, cio_req *req, bool first)
 		}
 	}
 	if (op <= CIO_OP_WRITEV && op >= CIO_OP_READ && first) {
-		/* An O_DIRECT transfer the file cannot take fails the same way
-		 * on every backend, in its callback. Later steps of CIO_ALL
-		 * are left to the kernel, which answers 0 at EOF. */
-		ret = cio__check_direct(loop, op, p->fd, p->a.rw.buf, p->a.rw.len,
-					p->a.rw.off);
+		/* An offset on a stream, or an O_DIRECT transfer the file
+		 * cannot take, fails the same way on every backend, in its
+		 * callback. Later steps of CIO_ALL are left to the kernel,
+		 * which answers 0 at EOF. */
+		ret = cio__check_rw(loop, op, p->fd, p->a.rw.buf, p->a.rw.len,
+				    p->a.rw.off);
 		if (cio__unlikely(ret)) {
 			cio__defer(req, ret);
 			return 0;

@@ -201,7 +201,7 @@ int64_t cio__exec(cio_req *req)
 
 		return neg_errno(splice(fd, in < 0 ? NULL : &in, p->a.spl.fd_out,
 					out < 0 ? NULL : &out, p->a.spl.len,
-					p->a.spl.flags));
+					p->a.spl.flags & CIO__SPL_FLAGS));
 	}
 	case CIO_OP_SENDFILE: {
 		off_t off = p->a.sf.off;

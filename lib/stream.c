@@ -10,9 +10,17 @@
  * An fd with no non-blocking form of the call (a tty without RWF_NOWAIT, a
  * blocking listening socket) waits for readiness and then runs the call on
  * the pool, so a lost race costs a pool thread for a moment, never the loop.
+ *
+ * Splice too: SPLICE_F_NONBLOCK makes only its pipe side non-blocking (a
+ * blocking TCP socket still waits for data, any socket for room, and a
+ * file end may wait for the disk). Between pipes, or a pipe and an
+ * O_NONBLOCK socket, it is tried here; otherwise it runs on the pool, but
+ * only once the end that would block is ready, and still with
+ * SPLICE_F_NONBLOCK, so an empty or full pipe never holds a thread.
  */
 #include "config.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -36,7 +44,7 @@ bool cio__is_stream_op(int op)
 	case CIO_OP_SOCKET: case CIO_OP_ACCEPT: case CIO_OP_CONNECT:
 	case CIO_OP_RECV: case CIO_OP_SEND: case CIO_OP_RECVMSG:
 	case CIO_OP_SENDMSG: case CIO_OP_SHUTDOWN: case CIO_OP_RECV_POOL:
-	case CIO_OP_POLL: case CIO_OP_SENDFILE:
+	case CIO_OP_POLL: case CIO_OP_SENDFILE: case CIO_OP_SPLICE:
 		return true;
 	default:
 		return false;
@@ -65,6 +73,9 @@ uint32_t cio__stream_events(const cio_req *req)
 		return POLLOUT;
 	case CIO_OP_POLL:
 		return P((cio_req *)req)->a.poll.events;
+	case CIO_OP_SPLICE:
+		return (P((cio_req *)req)->a.spl.flags & CIO__SPL_WAIT_OUT) ?
+		       POLLOUT : POLLIN;
 	default:
 		return POLLIN;
 	}
@@ -278,6 +289,8 @@ static int64_t try_op(cio_req *req)
 		return try_connect(req);
 	case CIO_OP_SENDFILE:
 		return try_sendfile(req);
+	case CIO_OP_SPLICE:
+		return cio__exec(req);   /* with SPLICE_F_NONBLOCK, see below */
 	case CIO_OP_POLL: {
 		struct pollfd pfd = { .fd = p->fd, .events = (short)p->a.poll.events };
 		int n = poll(&pfd, 1, 0);
@@ -289,6 +302,88 @@ static int64_t try_op(cio_req *req)
 	default:
 		return -EOPNOTSUPP;
 	}
+}
+
+#define SPLICE_F_KNOWN (SPLICE_F_MOVE | SPLICE_F_NONBLOCK | SPLICE_F_MORE | \
+			SPLICE_F_GIFT)
+
+static void splice_swap(struct cio__priv *p)
+{
+	int32_t fd = p->fd;
+
+	p->fd = p->a.spl.fd_out;
+	p->a.spl.fd_out = fd;
+	p->a.spl.flags ^= CIO__SPL_WAIT_OUT;
+}
+
+static bool nonblocking(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	return fl >= 0 && (fl & O_NONBLOCK);
+}
+
+/* A splice met -EAGAIN: wait on the end that is not ready (swapping it
+ * into p->fd for the backend's wait), 0; or -EAGAIN for good where the
+ * caller asked for that, as splice(2) gives it: SPLICE_F_NONBLOCK, or a
+ * non-blocking end. */
+static int splice_pick_end(cio_req *req)
+{
+	struct cio__priv *p = P(req);
+	struct pollfd pfd[2] = {
+		{ .fd = p->fd, .events = POLLIN },
+		{ .fd = p->a.spl.fd_out, .events = POLLOUT },
+	};
+	bool out;
+
+	if ((p->a.spl.flags & CIO__SPL_USER_NB) || nonblocking(p->fd) ||
+	    nonblocking(p->a.spl.fd_out))
+		return -EAGAIN;
+	if (poll(pfd, 2, 0) < 0)
+		return -errno;
+	/* Input first: where both look ready (a race), its wait ends at
+	 * once and the call is tried again. */
+	out = pfd[0].revents && !pfd[1].revents;
+	if (out)
+		splice_swap(p);
+	return 0;
+}
+
+/* Does this splice belong to the engine? Not where splice(2) fails before
+ * it could wait (no pipe, an offset on a stream, the wrong access mode,
+ * ...): the pool gets those, and the kernel answers at once. Sets BLOCKFD
+ * where an end has no non-blocking form. */
+static bool splice_waits(cio_req *req)
+{
+	struct cio__priv *p = P(req);
+	int in = p->fd, out = p->a.spl.fd_out;
+	struct stat si, so;
+	bool pin, pout, sin, sout;
+	int fin, fout;
+
+	if (!p->a.spl.len || (p->a.spl.flags & ~SPLICE_F_KNOWN) ||
+	    fstat(in, &si) < 0 || fstat(out, &so) < 0)
+		return false;
+	fin = fcntl(in, F_GETFL);
+	fout = fcntl(out, F_GETFL);
+	if (fin < 0 || fout < 0 || (fin & O_ACCMODE) == O_WRONLY ||
+	    (fout & O_ACCMODE) == O_RDONLY || (fout & O_APPEND))
+		return false;
+	pin = S_ISFIFO(si.st_mode);
+	pout = S_ISFIFO(so.st_mode);
+	sin = pin || S_ISSOCK(si.st_mode);
+	sout = pout || S_ISSOCK(so.st_mode);
+	if ((!pin && !pout) || (sin && p->a.spl.off_in != -1) ||
+	    (sout && p->a.spl.off_out != -1) ||
+	    (pin && pout && si.st_ino == so.st_ino && si.st_dev == so.st_dev))
+		return false;
+	if (!(pin || (sin && (fin & O_NONBLOCK))) ||
+	    !(pout || (sout && (fout & O_NONBLOCK))))
+		p->iflags |= CIO__IF_BLOCKFD;
+	if (p->a.spl.flags & SPLICE_F_NONBLOCK)
+		p->a.spl.flags |= CIO__SPL_USER_NB;
+	p->a.spl.flags |= SPLICE_F_NONBLOCK;
+	return true;
 }
 
 /* Wait for readiness again. Never runs a callback: a failure to wait is
@@ -303,6 +398,13 @@ void cio__stream_rearm(cio_req *req)
 	if (p->iflags & CIO__IF_CANCELED) {
 		cio__defer(req, -ECANCELED);
 		return;
+	}
+	if (p->op == CIO_OP_SPLICE) {
+		ret = splice_pick_end(req);
+		if (ret < 0) {
+			cio__defer(req, ret);
+			return;
+		}
 	}
 	p->iflags |= CIO__IF_WAITING;
 	ret = loop->ops->wait(loop, req, cio__stream_events(req));
@@ -355,6 +457,14 @@ int cio__stream_submit(struct cio_loop *loop, cio_req *req)
 			return to_pool(loop, req);
 		if (S_ISSOCK(st.st_mode))
 			p->iflags |= CIO__IF_SOCK;
+		break;
+	case CIO_OP_SPLICE:
+		if (!splice_waits(req))
+			return to_pool(loop, req);
+		/* A caller's SPLICE_F_NONBLOCK with a file end: once, now. */
+		if ((p->iflags & CIO__IF_BLOCKFD) &&
+		    (p->a.spl.flags & CIO__SPL_USER_NB))
+			return to_pool(loop, req);
 		break;
 	case CIO_OP_SENDFILE:
 		/* Here and now when that cannot block (see try_sendfile),
@@ -481,6 +591,8 @@ void cio__stream_ready(cio_req *req, int32_t revents)
 	int64_t r;
 
 	p->iflags &= ~CIO__IF_WAITING;
+	if (p->op == CIO_OP_SPLICE && (p->a.spl.flags & CIO__SPL_WAIT_OUT))
+		splice_swap(p);
 	if (revents < 0) {
 		cio__complete(req, revents);
 		return;
@@ -499,7 +611,13 @@ void cio__stream_ready(cio_req *req, int32_t revents)
 	}
 	switch (p->op) {
 	case CIO_OP_POLL:
-		cio__complete(req, revents);
+		/* Asked afresh: on epoll the readiness may be an old file's
+		 * that had this number (see epoll.c). */
+		r = try_op(req);
+		if (r == -EAGAIN)
+			cio__stream_rearm(req);
+		else
+			cio__complete(req, r);
 		return;
 	case CIO_OP_RECV_POOL:
 		recv_pool_ready(req);
@@ -554,6 +672,18 @@ const char *cio__stream_path(const struct cio_loop *loop, int op, int fd)
 
 	if (op == CIO_OP_SENDFILE)
 		return "pool";     /* after readiness: see cio__stream_submit */
+	if (op == CIO_OP_SPLICE) {
+		/* fd: the end other than the pipe. Between pipes or with a
+		 * non-blocking socket the engine runs it; with anything else
+		 * the pool does, once the pipe is ready. */
+		int fl = fcntl(fd, F_GETFL);
+
+		if (fstat(fd, &st) < 0 || fl < 0 ||
+		    !(S_ISFIFO(st.st_mode) ||
+		      (S_ISSOCK(st.st_mode) && (fl & O_NONBLOCK))))
+			return "pool";
+		return loop->ops->op_path(loop, op, fd);
+	}
 	if (op >= CIO_OP_READ && op <= CIO_OP_WRITEV &&
 	    fstat(fd, &st) == 0 &&
 	    (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode) || S_ISDIR(st.st_mode)))

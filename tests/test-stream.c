@@ -1108,6 +1108,315 @@ END_TEST
 
 /* ------------------------------------------------------------------ */
 
+/* Run loop until *n callbacks counted, for at most limit ns (a watchdog
+ * timer, so a hang fails the test instead of stalling it). */
+static bool run_until(cio_loop *loop, const int *n, int want, uint64_t limit)
+{
+	struct op dog;
+	bool ok;
+
+	op_init(&dog);
+	START(&dog, cio_timer(loop, &dog.req, limit, op_cb));
+	while (*n < want && !dog.n)
+		ck_assert_int_ge(cio_run(loop, CIO_RUN_ONCE), 0);
+	ok = *n >= want;
+	if (!dog.n)
+		ck_assert_int_eq(cio_cancel(loop, &dog.req), 0);
+	while (!dog.n)
+		ck_assert_int_ge(cio_run(loop, CIO_RUN_ONCE), 0);
+	return ok;
+}
+
+/* Put a new socketpair at fd number n (free now); t[0] == n. */
+static void socketpair_at(int n, int t[2])
+{
+	unix_pair(t);
+	if (t[0] != n) {
+		ck_assert_int_eq(dup3(t[0], n, O_CLOEXEC), n);
+		ck_assert_int_eq(close(t[0]), 0);
+		t[0] = n;
+	}
+	ck_assert_int_ne(t[1], n);
+}
+
+/*
+ * A cio_recv waits on fd n; the caller closes n with plain close(2) (the
+ * file gone, or kept open by a dup) and a new socket takes the number. A
+ * receive on the new socket completes with its data; the old request ends
+ * exactly once, with -ECANCELED at the latest when cancelled (on io_uring
+ * the ring holds the old file, so it may receive the old peer's bytes).
+ */
+static void reuse_case(bool keep_old)
+{
+	cio_loop *loop = t_loop_new();
+	struct op old, nw;
+	char obuf[16], nbuf[16];
+	int s[2], t[2], n, dup_fd = -1;
+
+	op_init(&old);
+	op_init(&nw);
+	unix_pair(s);
+	n = s[0];
+	if (keep_old)
+		dup_fd = fcntl(n, F_DUPFD_CLOEXEC, 100);
+	START(&old, cio_recv(loop, &old.req, n, obuf, sizeof(obuf), 0, op_cb));
+	ck_assert_int_eq(cio_run(loop, CIO_RUN_NOWAIT), 1);
+	ck_assert_int_eq(close(n), 0);
+	socketpair_at(n, t);
+
+	ck_assert_int_eq(write(t[1], "fresh", 5), 5);
+	START(&nw, cio_recv(loop, &nw.req, n, nbuf, sizeof(nbuf), 0, op_cb));
+	ck_assert_msg(run_until(loop, &nw.n, 1, 10 * SEC),
+		      "a recv on the new file at fd %d never completed (%s)", n,
+		      keep_old ? "old file still open" : "old file closed");
+	ck_assert_int_eq(nw.req.res, 5);
+	ck_assert(!memcmp(nbuf, "fresh", 5));
+
+	if (keep_old) {
+		/* The old file wakes up: its registration may still fire
+		 * under number n. The next receive on n still gets only the
+		 * new file's bytes. */
+		nw.n = 0;
+		memset(nbuf, 0, sizeof(nbuf));
+		START(&nw, cio_recv(loop, &nw.req, n, nbuf, sizeof(nbuf), 0, op_cb));
+		ck_assert_int_eq(write(s[1], "old", 3), 3);
+		ck_assert_int_ge(cio_run(loop, CIO_RUN_NOWAIT), 0);
+		ck_assert_int_eq(nw.n, 0);
+		ck_assert_int_eq(write(t[1], "again", 5), 5);
+		ck_assert_msg(run_until(loop, &nw.n, 1, 10 * SEC),
+			      "the second recv on the new file never completed");
+		ck_assert_int_eq(nw.req.res, 5);
+		ck_assert(!memcmp(nbuf, "again", 5));
+		if (!old.n) {
+			ck_assert_int_eq(cio_cancel(loop, &old.req), 0);
+			ck_assert(run_until(loop, &old.n, 1, 10 * SEC));
+		}
+		ck_assert_int_eq(old.n, 1);
+		ck_assert_msg(old.req.res == -ECANCELED ||
+			      (old.req.res == 3 && !memcmp(obuf, "old", 3)),
+			      "old recv: %lld", (long long)old.req.res);
+		ck_assert_int_eq(close(dup_fd), 0);
+	} else {
+		ck_assert_int_eq(old.n, 0);
+		ck_assert_int_eq(cio_cancel_fd(loop, n), 1);
+		ck_assert(run_until(loop, &old.n, 1, 10 * SEC));
+		ck_assert_int_eq(old.req.res, -ECANCELED);
+	}
+	t_run(loop);
+	ck_assert_int_eq(old.n, 1);
+	ck_assert_int_eq(nw.n, 1);
+	close(s[1]);
+	close(t[0]);
+	close(t[1]);
+	t_loop_free(loop);
+}
+
+START_TEST(recv_on_reused_fd_after_plain_close)
+{
+	reuse_case(false);
+}
+END_TEST
+
+START_TEST(recv_on_reused_fd_old_file_still_open)
+{
+	reuse_case(true);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+
+/* cio(7): an offset other than -1 on a stream is -ESPIPE, everywhere; the
+ * stream's bytes are left alone. */
+START_TEST(stream_offset_is_espipe)
+{
+	static const int64_t offs[] = { 0, 4096 };
+	static const char *const kind[2] = { "pipe", "socketpair" };
+	cio_loop *loop = t_loop_new();
+	char buf[64], got[64];
+	struct iovec iov = { buf, sizeof(buf) };
+	struct op o;
+
+	op_init(&o);
+	t_fill(buf, sizeof(buf), 5, 0);
+	for (int k = 0; k < 2; k++) {
+		int fds[2], rfd, wfd;
+
+		if (k == 0)
+			ck_assert_int_eq(pipe2(fds, O_CLOEXEC), 0);
+		else
+			unix_pair(fds);
+		rfd = fds[0];
+		wfd = fds[1];
+		/* Something to read, so a read that ignored the offset
+		 * would succeed rather than wait. */
+		ck_assert_int_eq(write(wfd, buf, sizeof(buf)), (ssize_t)sizeof(buf));
+		for (size_t i = 0; i < 2; i++) {
+			int64_t off = offs[i], r[4];
+
+			r[0] = RUN(&o, cio_read(loop, &o.req, rfd, got, 8, off, op_cb));
+			r[1] = RUN(&o, cio_readv(loop, &o.req, rfd, &iov, 1, off, op_cb));
+			r[2] = RUN(&o, cio_write(loop, &o.req, wfd, buf, 8, off, op_cb));
+			r[3] = RUN(&o, cio_writev(loop, &o.req, wfd, &iov, 1, off, op_cb));
+			for (int j = 0; j < 4; j++)
+				ck_assert_msg(r[j] == -ESPIPE,
+					      "%s, %s at offset %lld: %lld, want -ESPIPE",
+					      kind[k], (const char *[]){ "read", "readv",
+					      "write", "writev" }[j], (long long)off,
+					      (long long)r[j]);
+		}
+		/* Offset -1 works, and the stream holds exactly what was
+		 * written before. */
+		ck_assert_int_eq(RUN(&o, cio_read(loop, &o.req, rfd, got, sizeof(got), -1,
+						  op_cb)), sizeof(got));
+		ck_assert(t_check(got, sizeof(got), 5, 0));
+		ck_assert_int_eq(RUN(&o, cio_write(loop, &o.req, wfd, "xyz", 3, -1, op_cb)), 3);
+		ck_assert_int_eq(RUN(&o, cio_readv(loop, &o.req, rfd,
+						   &(struct iovec){ got, 3 }, 1, -1, op_cb)), 3);
+		ck_assert(!memcmp(got, "xyz", 3));
+		close(rfd);
+		close(wfd);
+	}
+	t_loop_free(loop);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+
+/*
+ * A splice from an empty pipe waits for data without holding a pool
+ * thread, so a deadline ends it (-ETIMEDOUT) and so does cio_cancel
+ * (-ECANCELED); data written afterwards is still in the pipe. Into another
+ * pipe and into a file.
+ */
+START_TEST(splice_from_empty_pipe_ends_on_deadline_and_cancel)
+{
+	cio_loop *loop = t_loop_new();
+	char *dir = t_tmpdir();
+	int dfd = t_dirfd(dir);
+	int f = openat(dfd, "f", O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+	char got[16];
+
+	ck_assert_int_ge(f, 0);
+	for (int k = 0; k < 2; k++) {
+		const char *what = k ? "pipe->file" : "pipe->pipe";
+		int p[2], q[2] = { -1, -1 }, out;
+		uint64_t t0;
+		struct op o;
+
+		ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+		if (k == 0) {
+			ck_assert_int_eq(pipe2(q, O_CLOEXEC), 0);
+			out = q[1];
+		} else {
+			out = f;
+		}
+		for (int how = 0; how < 2; how++) {
+			op_init(&o);
+			if (how == 0)
+				o.req.timeout_ns = 200 * 1000000ull;
+			t0 = t_now_ns();
+			START(&o, cio_splice(loop, &o.req, p[0], -1, out, -1, 4096, 0, op_cb));
+			if (how == 1) {
+				ck_assert_int_eq(cio_run(loop, CIO_RUN_NOWAIT), 1);
+				ck_assert_int_eq(cio_cancel(loop, &o.req), 0);
+			}
+			ck_assert_msg(run_until(loop, &o.n, 1, 10 * SEC),
+				      "%s: the splice did not end on its %s", what,
+				      how ? "cancel" : "deadline");
+			ck_assert_int_eq(o.req.res, how ? -ECANCELED : -ETIMEDOUT);
+			if (how == 0)
+				ck_assert_uint_ge(t_now_ns() - t0, 200 * 1000000ull);
+			/* Nobody still reads the pipe. */
+			ck_assert_int_eq(write(p[1], "later", 5), 5);
+			ck_assert_int_eq(fcntl(p[0], F_SETFL, O_NONBLOCK), 0);
+			ck_assert_int_eq(read(p[0], got, sizeof(got)), 5);
+			ck_assert(!memcmp(got, "later", 5));
+			ck_assert_int_eq(fcntl(p[0], F_SETFL, 0), 0);
+		}
+		close(p[0]);
+		close(p[1]);
+		if (k == 0) {
+			close(q[0]);
+			close(q[1]);
+		}
+	}
+	/* A file end: the pool runs the call, once the pipe is ready. */
+	if (strcmp(t_variant, "uring"))
+		ck_assert_str_eq(cio_op_path(loop, CIO_OP_SPLICE, f), "pool");
+	ck_assert_int_eq(close(f), 0);
+	close(dfd);
+	t_loop_free(loop);
+	t_tmpdir_rm(dir);
+}
+END_TEST
+
+/* socket -> pipe and pipe -> pipe: data that arrives while the splice
+ * waits is moved, and nothing needs the pool for a pipe pair. */
+START_TEST(splice_waits_for_socket_and_pipe)
+{
+	cio_loop *loop = t_loop_new();
+	uint8_t src[3000], got[3000];
+	int s[2], p[2], q[2];
+	uint64_t jobs;
+	struct op o;
+
+	t_fill(src, sizeof(src), 9, 0);
+	for (int nb = 0; nb < 2; nb++) {
+		unix_pair(s);
+		if (nb)
+			ck_assert_int_eq(fcntl(s[0], F_SETFL, O_NONBLOCK), 0);
+		ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+		op_init(&o);
+		START(&o, cio_splice(loop, &o.req, s[0], -1, p[1], -1, sizeof(src), 0,
+				     op_cb));
+		if (nb) {
+			/* As splice(2): a non-blocking socket does not wait. */
+			ck_assert(run_until(loop, &o.n, 1, 10 * SEC));
+			ck_assert_int_eq(o.req.res, -EAGAIN);
+		} else {
+			ck_assert_int_eq(cio_run(loop, CIO_RUN_NOWAIT), 1);
+			ck_assert_int_eq(o.n, 0);
+			ck_assert_int_eq(write(s[1], src, sizeof(src)), (ssize_t)sizeof(src));
+			ck_assert(run_until(loop, &o.n, 1, 10 * SEC));
+			ck_assert_int_eq(o.req.res, sizeof(src));
+			ck_assert_int_eq(read(p[0], got, sizeof(got)), (ssize_t)sizeof(got));
+			ck_assert(!memcmp(got, src, sizeof(src)));
+		}
+		close(s[0]);
+		close(s[1]);
+		close(p[0]);
+		close(p[1]);
+	}
+
+	/* pipe -> pipe */
+	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(q, O_CLOEXEC), 0);
+	jobs = pool_jobs(loop);
+	op_init(&o);
+	START(&o, cio_splice(loop, &o.req, p[0], -1, q[1], -1, sizeof(src), 0, op_cb));
+	ck_assert_int_eq(cio_run(loop, CIO_RUN_NOWAIT), 1);
+	ck_assert_int_eq(write(p[1], src, 1000), 1000);
+	ck_assert(run_until(loop, &o.n, 1, 10 * SEC));
+	ck_assert_int_eq(o.req.res, 1000);
+	ck_assert_int_eq(read(q[0], got, sizeof(got)), 1000);
+	ck_assert(!memcmp(got, src, 1000));
+	if (strcmp(t_variant, "uring"))
+		ck_assert_uint_eq(pool_jobs(loop) - jobs, 0);
+	if (!strcmp(t_variant, "aio") || !strcmp(t_variant, "pool")) {
+		/* As it ran: the engine between pipes. */
+		ck_assert_str_eq(cio_op_path(loop, CIO_OP_SPLICE, q[1]), "epoll");
+		ck_assert_str_eq(cio_op_path(loop, CIO_OP_SPLICE, p[0]), "epoll");
+	}
+	close(p[0]);
+	close(p[1]);
+	close(q[0]);
+	close(q[1]);
+	t_loop_free(loop);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+
 enum { RW_A = 10000, RW_B1 = 1, RW_B2 = 4097, RW_B3 = 333,
        RW_B = RW_B1 + RW_B2 + RW_B3, RW_T = RW_A + RW_B, RW_R1 = 5000 };
 
@@ -1318,6 +1627,23 @@ static Suite *stream_suite(void)
 	tc = tcase_create("path");
 	tcase_set_timeout(tc, T_TIMEOUT);
 	tcase_add_test(tc, op_path_streams);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("fd-reuse");
+	tcase_set_timeout(tc, T_TIMEOUT);
+	tcase_add_test(tc, recv_on_reused_fd_after_plain_close);
+	tcase_add_test(tc, recv_on_reused_fd_old_file_still_open);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("espipe");
+	tcase_set_timeout(tc, T_TIMEOUT);
+	tcase_add_test(tc, stream_offset_is_espipe);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("splice-wait");
+	tcase_set_timeout(tc, T_TIMEOUT);
+	tcase_add_test(tc, splice_from_empty_pipe_ends_on_deadline_and_cancel);
+	tcase_add_test(tc, splice_waits_for_socket_and_pipe);
 	suite_add_tcase(s, tc);
 
 	return s;
