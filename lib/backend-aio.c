@@ -47,7 +47,7 @@ static struct aio_backend *BE(const struct cio_loop *loop)
 
 static bool aio_op(int op)
 {
-	return (op >= CIO_OP_READ && op <= CIO_OP_WRITEV) || op == CIO_OP_FSYNC;
+	return cio__op_class(op) == CIO__CLASS_RW || op == CIO_OP_FSYNC;
 }
 
 /* Goes through AIO: an O_DIRECT fd, at an explicit offset for transfers.

@@ -30,9 +30,6 @@
 #define SUB_MASK  7u
 #define SUB_POLL  1u    /* the stream engine's readiness poll */
 
-/* IORING_OP_FTRUNCATE came in Linux 6.9, after liburing 2.3's headers. */
-#define CIO_IORING_OP_FTRUNCATE 55
-
 #define REAP_BATCH 64
 /* Reads and writes handed to the kernel in groups of this many. */
 #define FLUSH_EARLY 4u
@@ -75,26 +72,6 @@ static struct uring_backend *BE(const struct cio_loop *loop)
 	return loop->be;
 }
 
-static const int opcode_of[CIO_OP__COUNT] = {
-	[CIO_OP_NOP] = IORING_OP_NOP,           [CIO_OP_READ] = IORING_OP_READ,
-	[CIO_OP_WRITE] = IORING_OP_WRITE,       [CIO_OP_READV] = IORING_OP_READV,
-	[CIO_OP_WRITEV] = IORING_OP_WRITEV,     [CIO_OP_FSYNC] = IORING_OP_FSYNC,
-	[CIO_OP_FALLOCATE] = IORING_OP_FALLOCATE,
-	[CIO_OP_FTRUNCATE] = CIO_IORING_OP_FTRUNCATE,
-	[CIO_OP_OPENAT] = IORING_OP_OPENAT,     [CIO_OP_CLOSE] = IORING_OP_CLOSE,
-	[CIO_OP_STATX] = IORING_OP_STATX,       [CIO_OP_UNLINKAT] = IORING_OP_UNLINKAT,
-	[CIO_OP_RENAMEAT] = IORING_OP_RENAMEAT, [CIO_OP_MKDIRAT] = IORING_OP_MKDIRAT,
-	[CIO_OP_TIMER] = IORING_OP_TIMEOUT,     [CIO_OP_WORK] = -1,
-	[CIO_OP_POST] = -1,                     [CIO_OP_SOCKET] = IORING_OP_SOCKET,
-	[CIO_OP_ACCEPT] = IORING_OP_ACCEPT,     [CIO_OP_CONNECT] = IORING_OP_CONNECT,
-	[CIO_OP_RECV] = IORING_OP_RECV,         [CIO_OP_SEND] = IORING_OP_SEND,
-	[CIO_OP_RECVMSG] = IORING_OP_RECVMSG,   [CIO_OP_SENDMSG] = IORING_OP_SENDMSG,
-	[CIO_OP_SHUTDOWN] = IORING_OP_SHUTDOWN, [CIO_OP_RECV_POOL] = IORING_OP_RECV,
-	[CIO_OP_POLL] = IORING_OP_POLL_ADD,     [CIO_OP_SPLICE] = IORING_OP_SPLICE,
-	/* sendfile: the stream engine's sendfile(2) on the pool; see stream.c */
-	[CIO_OP_SENDFILE] = -1,
-};
-
 /* Features the opcode probe cannot show: flags and registrations. */
 static bool kernel_at_least(int major, int minor)
 {
@@ -132,7 +109,7 @@ static void probe_ops(struct cio_loop *loop, struct uring_backend *be)
 	struct io_uring_probe *probe = io_uring_get_probe_ring(&be->ring);
 
 	for (int op = 0; op < CIO_OP__COUNT; op++) {
-		int opcode = opcode_of[op];
+		int opcode = cio__ops[op].ring_opcode;
 
 		if (opcode < 0) {
 			/* By design, not for lack of the kernel. */
@@ -324,7 +301,7 @@ static void prep(struct io_uring_sqe *sqe, cio_req *req)
 		break;
 	case CIO_OP_FTRUNCATE:
 		/* The new length travels in off; every other field is zero. */
-		io_uring_prep_rw(CIO_IORING_OP_FTRUNCATE, sqe, fd, NULL, 0,
+		io_uring_prep_rw(CIO__IORING_OP_FTRUNCATE, sqe, fd, NULL, 0,
 				 (uint64_t)p->a.trunc.len);
 		break;
 	case CIO_OP_OPENAT:
@@ -456,7 +433,7 @@ static int uring_submit(struct cio_loop *loop, cio_req *req)
 		if (cio__likely(sqe != NULL)) {
 			prep(sqe, req);
 			be->inflight++;
-			if (P(req)->op <= CIO_OP_WRITEV && P(req)->op >= CIO_OP_READ &&
+			if (cio__op_class(P(req)->op) == CIO__CLASS_RW &&
 			    ++be->unflushed >= FLUSH_EARLY)
 				flush_early(loop, be);
 			return 0;

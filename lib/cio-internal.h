@@ -18,6 +18,7 @@
 #include <sys/uio.h>
 
 #include "cio.h"
+#include "ops.h"
 
 #define CIO__UNUSED __attribute__((unused))
 #define cio__likely(x)   __builtin_expect(!!(x), 1)
@@ -118,7 +119,7 @@ _Static_assert(offsetof(struct cio__priv, a.fault.withheld) >=
 	       offsetof(struct cio__priv, a.rw.len) + sizeof(uint32_t),
 	       "a.fault.withheld overlaps a length it restores");
 
-_Static_assert(CIO_OP__COUNT <= 32, "loop->traced is a 32-bit mask");
+_Static_assert(CIO_OP__COUNT <= 64, "loop->traced is a 64-bit mask");
 _Static_assert(sizeof(struct cio__priv) <= sizeof(((cio_req *)0)->cio__private),
 	       "cio_req private area too small");
 
@@ -313,7 +314,7 @@ struct cio_loop {
 	uint32_t         nfixed;           /* pending CIO_FIXED_BUF requests */
 	const char      *name;             /* what cio_backend() says */
 	unsigned         debug;            /* CIO_DEBUG level */
-	uint32_t         traced;           /* ops whose fallback was traced */
+	uint64_t         traced;           /* ops whose fallback was traced */
 
 	/* direct.c: what this loop learned of fds' O_DIRECT flags */
 	struct cio__fdinfo *fdinfo;

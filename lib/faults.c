@@ -103,8 +103,7 @@ static bool hit(struct cio__faults *f, uint32_t p)
 
 static bool eio_op(int op)
 {
-	return (op >= CIO_OP_READ && op <= CIO_OP_FSYNC) || op == CIO_OP_RECV ||
-	       op == CIO_OP_SEND || op == CIO_OP_SENDFILE || op == CIO_OP_SPLICE;
+	return cio__op_has(op, OPF_XFER | OPF_WHOLE) || op == CIO_OP_FSYNC;
 }
 
 /* The length field a short fault may cut, or NULL. */

@@ -28,53 +28,6 @@ uint64_t cio__now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static const char *const op_names[CIO_OP__COUNT] = {
-	[CIO_OP_NOP] = "nop",           [CIO_OP_READ] = "read",
-	[CIO_OP_WRITE] = "write",       [CIO_OP_READV] = "readv",
-	[CIO_OP_WRITEV] = "writev",     [CIO_OP_FSYNC] = "fsync",
-	[CIO_OP_FALLOCATE] = "fallocate", [CIO_OP_FTRUNCATE] = "ftruncate",
-	[CIO_OP_OPENAT] = "openat",     [CIO_OP_CLOSE] = "close",
-	[CIO_OP_STATX] = "statx",       [CIO_OP_UNLINKAT] = "unlinkat",
-	[CIO_OP_RENAMEAT] = "renameat", [CIO_OP_MKDIRAT] = "mkdirat",
-	[CIO_OP_TIMER] = "timer",       [CIO_OP_WORK] = "work",
-	[CIO_OP_POST] = "post",         [CIO_OP_SOCKET] = "socket",
-	[CIO_OP_ACCEPT] = "accept",     [CIO_OP_CONNECT] = "connect",
-	[CIO_OP_RECV] = "recv",         [CIO_OP_SEND] = "send",
-	[CIO_OP_RECVMSG] = "recvmsg",   [CIO_OP_SENDMSG] = "sendmsg",
-	[CIO_OP_SHUTDOWN] = "shutdown", [CIO_OP_RECV_POOL] = "recv_pool",
-	[CIO_OP_POLL] = "poll",         [CIO_OP_SPLICE] = "splice",
-	[CIO_OP_SENDFILE] = "sendfile",
-};
-
-const char *cio__op_name(int op)
-{
-	return (op >= 0 && op < CIO_OP__COUNT) ? op_names[op] : NULL;
-}
-
-/* CIO_DEBUG_NO_OPS=openat,statx (or "all"): a test knob that makes the
- * backend treat those operations as missing, to prove the pool fallback. */
-bool cio__debug_no_op(int op)
-{
-	const char *env = getenv("CIO_DEBUG_NO_OPS");
-	const char *name = cio__op_name(op);
-	size_t n;
-
-	if (!env || !name)
-		return false;
-	n = strlen(name);
-	while (*env) {
-		size_t len = strcspn(env, ",");
-
-		if ((len == 3 && !strncmp(env, "all", 3)) ||
-		    (len == n && !strncmp(env, name, n)))
-			return true;
-		env += len;
-		if (*env == ',')
-			env++;
-	}
-	return false;
-}
-
 /* CIO_DEBUG: unset or 0, quiet; 1, the backend chosen and each kind of
  * fallback once per loop; 2, every fallback. */
 static unsigned debug_level(void)
@@ -92,9 +45,9 @@ static void trace_fallback(struct cio_loop *loop, cio_req *req)
 {
 	int op = P(req)->op;
 
-	if (loop->debug < 2 && (loop->traced & (1u << op)))
+	if (loop->debug < 2 && (loop->traced & (1ull << op)))
 		return;
-	loop->traced |= 1u << op;
+	loop->traced |= 1ull << op;
 	fprintf(stderr, "libcio: fallback: %s on fd %d: the kernel lacks it for %s; "
 		"path \"%s\"%s\n", cio__op_name(op), P(req)->fd, cio_backend(loop),
 		cio_op_path(loop, op, P(req)->fd),
@@ -243,7 +196,7 @@ CIO_API int cio_loop_free(cio_loop *loop)
 /* A new fd of this number: what the loop knew of the old one is void. */
 static inline bool gives_fd(int op)
 {
-	return op == CIO_OP_OPENAT || op == CIO_OP_ACCEPT || op == CIO_OP_SOCKET;
+	return cio__op_has(op, OPF_NEWFD);
 }
 
 static int route(struct cio_loop *loop, cio_req *req, bool first);
@@ -279,19 +232,6 @@ static uint64_t remaining(const cio_req *req)
 		return p->a.spl.len;
 	default:
 		return 0;
-	}
-}
-
-/* Where a short result fails a CIO_LINK chain, as io_uring has it: reads,
- * writes and splices must move all; a send or receive need not. */
-static bool short_breaks_link(int op)
-{
-	switch (op) {
-	case CIO_OP_READ: case CIO_OP_WRITE: case CIO_OP_READV: case CIO_OP_WRITEV:
-	case CIO_OP_SENDFILE: case CIO_OP_SPLICE:
-		return true;
-	default:
-		return false;
 	}
 }
 
@@ -363,17 +303,6 @@ static void advance(cio_req *req, uint64_t res)
 	}
 }
 
-static bool transfer_op(int op)
-{
-	switch (op) {
-	case CIO_OP_READ: case CIO_OP_WRITE: case CIO_OP_READV: case CIO_OP_WRITEV:
-	case CIO_OP_RECV: case CIO_OP_SEND: case CIO_OP_SENDFILE:
-		return true;
-	default:
-		return false;
-	}
-}
-
 static struct cio__link *find_link(struct cio_loop *loop, cio_req *req, bool as_pred)
 {
 	for (uint32_t i = 0; i < loop->nlinks; i++)
@@ -424,7 +353,7 @@ static bool finish_slow(struct cio_loop *loop, cio_req *req, int64_t *res)
 	 * and for a chain's break rule. */
 	left = (req->opts & CIO_ALL) || (p->iflags & CIO__IF_HASNEXT) ? remaining(req) : 0;
 
-	if ((req->opts & CIO_ALL) && transfer_op(p->op)) {
+	if ((req->opts & CIO_ALL) && cio__op_has(p->op, OPF_XFER)) {
 		if (*res > 0 && (uint64_t)*res < left) {
 			if (!stopped) {
 				advance(req, (uint64_t)*res);
@@ -455,7 +384,7 @@ static bool finish_slow(struct cio_loop *loop, cio_req *req, int64_t *res)
 	if (p->iflags & CIO__IF_HASNEXT) {
 		/* A short read or write breaks a chain, as on io_uring (with
 		 * CIO_ALL only EOF leaves one short). */
-		ok = *res >= 0 && (!short_breaks_link(p->op) ||
+		ok = *res >= 0 && (!cio__op_has(p->op, OPF_WHOLE) ||
 				   (uint64_t)*res - p->done >= left);
 		release_next(loop, req, ok);
 	}
@@ -781,7 +710,7 @@ static int route(struct cio_loop *loop, cio_req *req, bool first)
 			return 0;
 		}
 	}
-	if (op <= CIO_OP_WRITEV && op >= CIO_OP_READ && first) {
+	if (cio__op_class(op) == CIO__CLASS_RW && first) {
 		/* An offset on a stream, or an O_DIRECT transfer the file
 		 * cannot take, fails the same way on every backend, in its
 		 * callback. Later steps of CIO_ALL are left to the kernel,
@@ -967,8 +896,7 @@ static bool uses_fd(cio_req *req, int fd)
 	struct cio__priv *p = P(req);
 
 	if (p->fd == fd)
-		return p->op != CIO_OP_NOP && p->op != CIO_OP_TIMER &&
-		       p->op != CIO_OP_WORK && p->op != CIO_OP_SOCKET;
+		return !cio__op_has(p->op, OPF_NOFD);
 	if (p->op == CIO_OP_SPLICE)
 		return p->a.spl.fd_out == fd;
 	if (p->op == CIO_OP_SENDFILE)

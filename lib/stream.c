@@ -39,16 +39,9 @@
 
 bool cio__is_stream_op(int op)
 {
-	switch (op) {
-	case CIO_OP_READ: case CIO_OP_WRITE: case CIO_OP_READV: case CIO_OP_WRITEV:
-	case CIO_OP_SOCKET: case CIO_OP_ACCEPT: case CIO_OP_CONNECT:
-	case CIO_OP_RECV: case CIO_OP_SEND: case CIO_OP_RECVMSG:
-	case CIO_OP_SENDMSG: case CIO_OP_SHUTDOWN: case CIO_OP_RECV_POOL:
-	case CIO_OP_POLL: case CIO_OP_SENDFILE: case CIO_OP_SPLICE:
-		return true;
-	default:
-		return false;
-	}
+	int cls = cio__op_class(op);
+
+	return cls == CIO__CLASS_STREAM || cls == CIO__CLASS_RW;
 }
 
 static inline int64_t neg(ssize_t r)
@@ -63,28 +56,18 @@ static bool multishot(const cio_req *req)
 
 uint32_t cio__stream_events(const cio_req *req)
 {
-	switch (P((cio_req *)req)->op) {
-	case CIO_OP_WRITE:
-	case CIO_OP_WRITEV:
-	case CIO_OP_SEND:
-	case CIO_OP_SENDMSG:
-	case CIO_OP_CONNECT:
-	case CIO_OP_SENDFILE:
-		return POLLOUT;
-	case CIO_OP_POLL:
-		return P((cio_req *)req)->a.poll.events;
-	case CIO_OP_SPLICE:
-		return (P((cio_req *)req)->a.spl.flags & CIO__SPL_WAIT_OUT) ?
-		       POLLOUT : POLLIN;
-	default:
-		return POLLIN;
-	}
+	const struct cio__priv *p = P((cio_req *)req);
+
+	if (p->op == CIO_OP_POLL)
+		return p->a.poll.events;
+	if (p->op == CIO_OP_SPLICE)
+		return (p->a.spl.flags & CIO__SPL_WAIT_OUT) ? POLLOUT : POLLIN;
+	return cio__op_has(p->op, OPF_OUT) ? POLLOUT : POLLIN;
 }
 
 static bool receives(int op)
 {
-	return op == CIO_OP_RECV || op == CIO_OP_READ || op == CIO_OP_READV ||
-	       op == CIO_OP_RECVMSG;
+	return cio__op_has(op, OPF_RX);
 }
 
 /* What a receive asked for, to tell a full buffer (0: unknown). */
@@ -684,7 +667,7 @@ const char *cio__stream_path(const struct cio_loop *loop, int op, int fd)
 			return "pool";
 		return loop->ops->op_path(loop, op, fd);
 	}
-	if (op >= CIO_OP_READ && op <= CIO_OP_WRITEV &&
+	if (cio__op_class(op) == CIO__CLASS_RW &&
 	    fstat(fd, &st) == 0 &&
 	    (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode) || S_ISDIR(st.st_mode)))
 		return "pool";
