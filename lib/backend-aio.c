@@ -206,6 +206,16 @@ static void reap(struct cio_loop *loop)
 			cio__complete(req, (long)evs[i].res);
 		}
 	} while (n == REAP_BATCH);
+	if (cio__unlikely(n < 0)) {
+		static const uint64_t one = 1;
+
+		/* -EINTR, -EAGAIN, ...: the events stay in the AIO ring, but
+		 * the eventfd was read above and nothing would signal it
+		 * again. Signal it ourselves: the next pass reaps them. */
+		if (write(be->efd, &one, sizeof(one)) < 0) {
+			/* EAGAIN: the counter is saturated, hence readable. */
+		}
+	}
 	/* Freed slots go to the requests waiting for one. */
 	while (be->nfree && be->waitq.head) {
 		cio_req *req = cio__q_pop(&be->waitq);

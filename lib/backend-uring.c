@@ -83,6 +83,17 @@ static bool kernel_at_least(int major, int minor)
 	return ma > major || (ma == major && mi >= minor);
 }
 
+/* io_uring_register(2) may meet a signal (-EINTR) or a moment's want of
+ * memory (-EAGAIN): a feature probe must not take that for "missing",
+ * so ask again a few times. */
+#define REGISTER_TRIES 4
+#define REGISTER_RETRY(ret, call) do { \
+	int tries_ = REGISTER_TRIES; \
+	do { \
+		(ret) = (call); \
+	} while (((ret) == -EINTR || (ret) == -EAGAIN) && --tries_); \
+} while (0)
+
 static bool have_buf_ring(struct io_uring *ring)
 {
 	struct io_uring_buf_reg reg = { 0 };
@@ -97,7 +108,7 @@ static bool have_buf_ring(struct io_uring *ring)
 	reg.ring_addr = (uint64_t)(uintptr_t)mem;
 	reg.ring_entries = 1;
 	reg.bgid = 0xffff;
-	ret = io_uring_register_buf_ring(ring, &reg, 0);
+	REGISTER_RETRY(ret, io_uring_register_buf_ring(ring, &reg, 0));
 	if (ret == 0)
 		io_uring_unregister_buf_ring(ring, 0xffff);
 	munmap(mem, (size_t)page);
@@ -106,7 +117,11 @@ static bool have_buf_ring(struct io_uring *ring)
 
 static void probe_ops(struct cio_loop *loop, struct uring_backend *be)
 {
-	struct io_uring_probe *probe = io_uring_get_probe_ring(&be->ring);
+	struct io_uring_probe *probe = NULL;
+
+	/* NULL for any failure, -EINTR too: ask a few times. */
+	for (int i = 0; i < REGISTER_TRIES && !probe; i++)
+		probe = io_uring_get_probe_ring(&be->ring);
 
 	for (int op = 0; op < CIO_OP__COUNT; op++) {
 		int opcode = cio__ops[op].ring_opcode;
@@ -661,6 +676,34 @@ static unsigned reap(struct cio_loop *loop, struct uring_backend *be)
 	return total;
 }
 
+/* io_uring_enter(2): -EINTR, a signal came first; -EAGAIN, the kernel is
+ * short of memory for requests; -EBUSY, CQ overflow it could not flush
+ * (or, without IORING_FEAT_NODROP, too many requests pending). Each ends
+ * as requests complete: none says the ring is broken. */
+static bool transient(int ret)
+{
+	return ret == -EINTR || ret == -EAGAIN || ret == -EBUSY;
+}
+
+#define BACKOFF_NS 1000000u
+
+/* After -EAGAIN or -EBUSY with no CQE to reap: wait, without submitting,
+ * for a completion to free what the kernel lacks, but no later than the
+ * next timer and never long (nothing may be in flight to complete). */
+static void backoff(struct cio_loop *loop, struct uring_backend *be)
+{
+	struct io_uring_cqe *cqe;
+	uint64_t ns = cio__timers_wait_ns(loop);
+	struct __kernel_timespec ts;
+
+	if (ns > BACKOFF_NS)
+		ns = BACKOFF_NS;
+	ts.tv_sec = 0;
+	ts.tv_nsec = (long long)ns;
+	loop->stats.kernel_enters++;
+	io_uring_wait_cqe_timeout(&be->ring, &cqe, &ts);
+}
+
 static int uring_poll(struct cio_loop *loop, bool block)
 {
 	struct uring_backend *be = BE(loop);
@@ -698,18 +741,17 @@ static int uring_poll(struct cio_loop *loop, bool block)
 		} else {
 			ret = io_uring_submit_and_wait(&be->ring, wait_nr);
 		}
-		if (ret == -EINTR)
-			break;
-		if (ret == -EAGAIN || ret == -EBUSY) {
-			/* The kernel is short of memory or holding CQ overflow:
-			 * reap to make room; if nothing is there, wait for it. */
-			if (reap(loop, be) || !block)
-				break;
-			loop->stats.kernel_enters++;
-			ret = io_uring_wait_cqe(&be->ring, &cqe);
-			if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
-				return ret;
-			break;
+		if (cio__unlikely(transient(ret))) {
+			/* Nothing is lost: SQEs the kernel did not take stay
+			 * in the SQ ring (io_uring_sq_ready counts them) and
+			 * go with the next enter. */
+			if (reap(loop, be))
+				break;   /* progress: the core comes back */
+			if (!block)
+				return ret;   /* cio_run returns it: call again */
+			if (ret != -EINTR)
+				backoff(loop, be);
+			break;   /* the core runs due timers, then enters again */
 		}
 		if (ret < 0)
 			return ret;
@@ -775,7 +817,7 @@ static int uring_bufpool_init(struct cio_loop *loop, struct cio_bufpool *pool)
 	reg.ring_addr = (uint64_t)(uintptr_t)r->br;
 	reg.ring_entries = entries;
 	reg.bgid = pool->bgid;
-	ret = io_uring_register_buf_ring(&be->ring, &reg, 0);
+	REGISTER_RETRY(ret, io_uring_register_buf_ring(&be->ring, &reg, 0));
 	if (ret < 0) {
 		munmap(r->br, r->bytes);
 		free(r);
@@ -824,17 +866,22 @@ static void uring_kick(struct cio_loop *loop)
 		io_uring_sqe_set_data64(sqe, TAG_IGNORE);
 	}
 	fill_sq(loop, be);
-	if (io_uring_sq_ready(&be->ring)) {
+	/* No cio_run may follow to retry: the caller waits for the fd. */
+	for (int tries = REGISTER_TRIES; io_uring_sq_ready(&be->ring) && tries; tries--) {
 		loop->stats.kernel_enters++;
-		io_uring_submit(&be->ring);
+		if (!transient(io_uring_submit(&be->ring)))
+			break;
 	}
 }
 
 static int uring_register_buffers(struct cio_loop *loop, const struct iovec *iov,
 				  unsigned n)
 {
+	int ret;
+
 	/* -ENOMEM where RLIMIT_MEMLOCK does not cover the pages. */
-	return io_uring_register_buffers(&BE(loop)->ring, iov, n);
+	REGISTER_RETRY(ret, io_uring_register_buffers(&BE(loop)->ring, iov, n));
+	return ret;
 }
 
 static void uring_unregister_buffers(struct cio_loop *loop)

@@ -207,7 +207,9 @@ struct cio__backend_ops {
 			     unsigned bid);
 	/* Hand queued work to the kernel, wait (if block) for events, but no
 	 * later than the earliest timer (cio__timers_wait_ns), and complete
-	 * what is ready. The core expires timers. Returns 0 or -errno. */
+	 * what is ready. The core expires timers. Returns 0 or -errno;
+	 * -EINTR, -EAGAIN or -EBUSY only when nothing was lost and calling
+	 * again goes on with the work. */
 	int  (*poll)(struct cio_loop *loop, bool block);
 	/* Make loop_fd readable now if the loop has work (exported fd only). */
 	void (*kick)(struct cio_loop *loop);

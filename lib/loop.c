@@ -549,6 +549,10 @@ CIO_API int cio_run(cio_loop *loop, int mode)
 		if (mode == CIO_RUN_ONCE && loop->ncallbacks != before)
 			break;
 		ret = loop->ops->poll(loop, loop->done.head == NULL);
+		/* A transient error lost nothing (see the backends' poll):
+		 * a waiting run goes round again; NOWAIT returns it above. */
+		if (ret == -EINTR || ret == -EAGAIN || ret == -EBUSY)
+			ret = 0;
 		if (ret < 0)
 			break;
 		cio__timers_expire(loop);
