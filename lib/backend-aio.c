@@ -120,29 +120,31 @@ static int to_pool(struct cio_loop *loop, cio_req *req)
 
 static void flush(struct cio_loop *loop, struct aio_backend *be);
 
+/* Nops, and reads, writes and fsyncs on O_DIRECT files. */
+static int aio_claims(const struct cio_loop *loop, int op, int fd, int64_t off)
+{
+	if (op == CIO_OP_NOP)
+		return CIO__CLAIM_YES;
+	return aio_op(op) && direct(BE(loop), op, fd, op == CIO_OP_FSYNC ? 0 : off) ?
+	       CIO__CLAIM_YES : CIO__CLAIM_NO;
+}
+
 static int aio_submit(struct cio_loop *loop, cio_req *req)
 {
 	struct aio_backend *be = BE(loop);
-	struct cio__priv *p = P(req);
 
-	if (p->op == CIO_OP_NOP) {
+	if (P(req)->op == CIO_OP_NOP) {
 		cio__defer(req, 0);
 		return 0;
 	}
-	if (direct(be, p->op, p->fd, p->op == CIO_OP_FSYNC ? 0 : p->a.rw.off)) {
-		queue(be, req);
-		/* To the device at once, not a loop pass's worth later in one
-		 * plugged batch (see FLUSH_EARLY in backend-uring.c): at QD 32
-		 * on a virtio disk, one io_submit per iocb gave 80-84k IOPS,
-		 * one per 4 73-78k, as fio's libaio engine (one per I/O) 79k. */
-		if (be->npend >= FLUSH_EARLY)
-			flush(loop, be);
-		return 0;
-	}
-	if (p->op == CIO_OP_FSYNC)
-		return to_pool(loop, req);
-	/* Buffered files go to the pool, streams to the stream engine. */
-	return cio__stream_submit(loop, req);
+	queue(be, req);
+	/* To the device at once, not a loop pass's worth later in one
+	 * plugged batch (see FLUSH_EARLY in backend-uring.c): at QD 32
+	 * on a virtio disk, one io_submit per iocb gave 80-84k IOPS,
+	 * one per 4 73-78k, as fio's libaio engine (one per I/O) 79k. */
+	if (be->npend >= FLUSH_EARLY)
+		flush(loop, be);
+	return 0;
 }
 
 /* Hand prepared iocbs to the kernel, as many as it takes. */
@@ -325,14 +327,6 @@ static int aio_init(struct cio_loop *loop, const struct cio_loop_opts *opts)
 			goto fail;
 	}
 
-	loop->native[CIO_OP_NOP] = CIO__NATIVE;
-	loop->native[CIO_OP_TIMER] = CIO__NATIVE;
-	for (int op = 0; op < CIO_OP__COUNT; op++) {
-		if (aio_op(op))
-			loop->native[op] = CIO__NATIVE;
-		else if (cio__is_stream_op(op))
-			loop->native[op] = CIO__STREAM;
-	}
 	return 0;
 fail:
 	if (be->efd >= 0)
@@ -347,25 +341,18 @@ fail:
 	return ret;
 }
 
+/* What it claims goes through AIO; it waits for streams with epoll. */
 static const char *aio_op_path(const struct cio_loop *loop, int op, int fd)
 {
-	const struct aio_backend *be = BE(loop);
-	struct stat st;
-
-	if (!aio_op(op))
-		return "epoll";        /* nops, timers, streams */
-	if (direct(be, op, fd, 0))
-		return "aio";
-	if (op == CIO_OP_FSYNC || fstat(fd, &st) < 0 || S_ISREG(st.st_mode) ||
-	    S_ISBLK(st.st_mode) || S_ISDIR(st.st_mode))
-		return "pool";
-	return "epoll";
+	return op != CIO_OP_NOP && aio_claims(loop, op, fd, 0) == CIO__CLAIM_YES ?
+	       "aio" : "epoll";
 }
 
 const struct cio__backend_ops cio__backend_aio = {
 	.name    = "aio",
 	.init    = aio_init,
 	.fini    = aio_fini,
+	.claims  = aio_claims,
 	.submit  = aio_submit,
 	.cancel  = aio_cancel,
 	.wait    = cio__ep_wait,

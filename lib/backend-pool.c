@@ -26,11 +26,6 @@ static int pool_init(struct cio_loop *loop, const struct cio_loop_opts *opts)
 		return ret;
 	}
 	loop->be = ep;
-	loop->native[CIO_OP_NOP] = CIO__NATIVE;
-	loop->native[CIO_OP_TIMER] = CIO__NATIVE;   /* the epoll wait */
-	for (int op = 0; op < CIO_OP__COUNT; op++)
-		if (cio__is_stream_op(op))
-			loop->native[op] = CIO__STREAM;
 	return 0;
 }
 
@@ -41,11 +36,16 @@ static void pool_fini(struct cio_loop *loop)
 	loop->be = NULL;
 }
 
+/* Nops only: everything else is the stream engine's or the pool's. */
+static int pool_claims(const struct cio_loop *loop, int op, int fd, int64_t off)
+{
+	(void)loop; (void)fd; (void)off;
+	return op == CIO_OP_NOP ? CIO__CLAIM_YES : CIO__CLAIM_NO;
+}
+
 static int pool_submit(struct cio_loop *loop, cio_req *req)
 {
 	(void)loop;
-	if (P(req)->op != CIO_OP_NOP)
-		return -EOPNOTSUPP;
 	cio__defer(req, 0);
 	return 0;
 }
@@ -60,6 +60,7 @@ const struct cio__backend_ops cio__backend_pool = {
 	.name    = "pool",
 	.init    = pool_init,
 	.fini    = pool_fini,
+	.claims  = pool_claims,
 	.submit  = pool_submit,
 	.cancel  = cio__ep_cancel,
 	.wait    = cio__ep_wait,

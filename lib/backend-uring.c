@@ -49,6 +49,7 @@ struct uring_backend {
 	bool             sendmsg_zc; /* IORING_OP_SENDMSG_ZC (6.1) */
 	bool             sqpoll;
 	unsigned         unflushed;   /* reads/writes prepared since a submit */
+	uint64_t         native;      /* 1 << op: the running kernel has it */
 	struct uring_backend *sq_next;   /* the process's SQPOLL rings */
 };
 
@@ -115,7 +116,7 @@ static bool have_buf_ring(struct io_uring *ring)
 	return ret == 0;
 }
 
-static void probe_ops(struct cio_loop *loop, struct uring_backend *be)
+static void probe_ops(struct uring_backend *be)
 {
 	struct io_uring_probe *probe = NULL;
 
@@ -126,25 +127,16 @@ static void probe_ops(struct cio_loop *loop, struct uring_backend *be)
 	for (int op = 0; op < CIO_OP__COUNT; op++) {
 		int opcode = cio__ops[op].ring_opcode;
 
-		if (opcode < 0) {
-			/* By design, not for lack of the kernel. */
-			loop->native[op] = cio__is_stream_op(op) ? CIO__STREAM : CIO__POOL;
-			continue;
-		}
-		/* What the kernel lacks goes where it never blocks a thread
-		 * for long: streams to the stream engine, files to the pool. */
-		loop->native[op] = (cio__is_stream_op(op) ? CIO__STREAM : CIO__POOL) |
-				   CIO__FB;
 		/* Without a probe (before 5.6) we cannot tell which exist:
-		 * mark all missing, and init gives the ring up. */
-		if (!probe || !io_uring_opcode_supported(probe, opcode))
+		 * none is claimed, and init gives the ring up. */
+		if (opcode < 0 || !probe || !io_uring_opcode_supported(probe, opcode))
 			continue;
 		/* Timers are the core's: the debug knob leaves them. */
 		if (op != CIO_OP_TIMER && cio__debug_no_op(op))
 			continue;
 		if (op == CIO_OP_RECV_POOL && !have_buf_ring(&be->ring))
 			continue;
-		loop->native[op] = CIO__NATIVE;
+		be->native |= 1ull << op;
 	}
 	if (probe) {
 		be->send_zc = io_uring_opcode_supported(probe, IORING_OP_SEND_ZC);
@@ -253,8 +245,8 @@ static int uring_init(struct cio_loop *loop, const struct cio_loop_opts *opts)
 	be->nodrop = params.features & IORING_FEAT_NODROP;
 	be->cq_entries = params.cq_entries;
 	loop->be = be;
-	probe_ops(loop, be);
-	if (loop->native[CIO_OP_TIMER] != CIO__NATIVE) {
+	probe_ops(be);
+	if (!(be->native & (1ull << CIO_OP_TIMER))) {
 		/* Too old to be worth it: let auto selection take the pool. */
 		uring_fini(loop);
 		return -ENOSYS;
@@ -437,6 +429,18 @@ static void flush_early(struct cio_loop *loop, struct uring_backend *be)
 	io_uring_submit(&be->ring);
 }
 
+/* What the kernel has, by the probe; what it lacks is the class's, as a
+ * fallback. Ops with no ring opcode of ours are the class's by design.
+ * The timer row only says the kernel is recent enough: the core keeps
+ * the timers. */
+static int uring_claims(const struct cio_loop *loop, int op, int fd, int64_t off)
+{
+	(void)fd; (void)off;
+	if (cio__likely(BE(loop)->native & (1ull << op)))
+		return CIO__CLAIM_YES;
+	return cio__ops[op].ring_opcode >= 0 ? CIO__CLAIM_LACKS : CIO__CLAIM_NO;
+}
+
 static int uring_submit(struct cio_loop *loop, cio_req *req)
 {
 	struct uring_backend *be = BE(loop);
@@ -571,7 +575,7 @@ static void handle_cqe(struct cio_loop *loop, struct uring_backend *be,
 		P(req)->iflags &= ~CIO__IF_CANCELQ;
 	}
 	if ((ud & SUB_MASK) == SUB_POLL) {
-		if (loop->native[P(req)->op] != CIO__NATIVE) {
+		if (!(be->native & (1ull << P(req)->op))) {
 			cio__stream_ready(req, res);
 			return;
 		}
@@ -904,6 +908,7 @@ const struct cio__backend_ops cio__backend_uring = {
 	.name    = "uring",
 	.init    = uring_init,
 	.fini    = uring_fini,
+	.claims  = uring_claims,
 	.submit  = uring_submit,
 	.cancel  = uring_cancel,
 	.wait    = uring_wait,

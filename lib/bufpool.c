@@ -43,7 +43,8 @@ CIO_API int cio_bufpool_new(cio_loop *loop, cio_bufpool **poolp, unsigned count,
 		ret = -ENOMEM;
 		goto fail;
 	}
-	if (loop->native[CIO_OP_RECV_POOL] == CIO__NATIVE && loop->ops->bufpool_init) {
+	if (loop->ops->claims(loop, CIO_OP_RECV_POOL, -1, -1) == CIO__CLAIM_YES &&
+	    loop->ops->bufpool_init) {
 		ret = loop->ops->bufpool_init(loop, pool);
 		if (ret < 0)
 			goto fail;

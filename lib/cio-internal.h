@@ -175,22 +175,25 @@ static inline bool cio__q_remove(struct cio__reqq *q, cio_req *req)
 
 /*
  * A backend: a small const table. The core calls it and never asks which
- * backend it is. native[] (filled by init) says which operations the backend
- * runs itself; the core sends every other one to the shared pool.
+ * backend it is. The core alone decides where a request runs (loop.c,
+ * decide()): it asks the backend whether it claims an operation on an fd,
+ * and sends everything else by the operation's class (ops.def) to the
+ * stream engine or the shared pool.
  */
 enum {
-	CIO__POOL = 0,      /* the pool */
-	CIO__NATIVE = 1,    /* the backend runs it */
-	CIO__STREAM = 2,    /* the stream engine: try, then wait for readiness
-	                       through the backend's wait(); files go to the pool */
-	CIO__PATH = 0x0f,
-	CIO__FB = 0x10,     /* or'ed in: because the running kernel lacks it */
+	CIO__CLAIM_NO = 0,  /* not the backend's: the class decides */
+	CIO__CLAIM_YES,     /* the backend runs it (submit) */
+	CIO__CLAIM_LACKS,   /* it would, but the running kernel lacks it: the
+	                       class decides, counted as a fallback */
 };
 struct cio__backend_ops {
 	const char *name;
 	int  (*init)(struct cio_loop *loop, const struct cio_loop_opts *opts);
 	void (*fini)(struct cio_loop *loop);
-	/* Take a request whose op is native. 0, or -errno to reject it. */
+	/* Does it run op on fd (at off, for transfers)? CIO__CLAIM_*. Pure:
+	 * cio_op_path asks it too. */
+	int  (*claims)(const struct cio_loop *loop, int op, int fd, int64_t off);
+	/* Take a request it claimed. 0, or -errno to reject it. */
 	int  (*submit)(struct cio_loop *loop, cio_req *req);
 	/* Start cancelling a request the backend owns (also one that waits
 	 * through wait()). */
@@ -220,7 +223,8 @@ struct cio__backend_ops {
 	int  (*register_buffers)(struct cio_loop *loop, const struct iovec *iov,
 				 unsigned n);
 	void (*unregister_buffers)(struct cio_loop *loop);
-	/* "ring", "epoll": how the backend runs a native op. */
+	/* "ring", "aio", "epoll": how the backend runs what it claims, or
+	 * waits for the stream engine. */
 	const char *(*op_path)(const struct cio_loop *loop, int op, int fd);
 };
 
@@ -279,7 +283,6 @@ int  cio__ep_loop_fd(struct cio_loop *loop);
 struct cio_loop {
 	const struct cio__backend_ops *ops;
 	void            *be;               /* backend state */
-	uint8_t          native[CIO_OP__COUNT];   /* CIO__POOL/NATIVE/FALLBACK */
 	cio_req        **pend;             /* pending requests, by pidx */
 	uint32_t         npending, pendcap;
 	struct cio__link *links;           /* CIO_LINK chains waiting to go on */
@@ -366,6 +369,7 @@ uint32_t cio__stream_events(const cio_req *req);  /* what it waits for */
 int  cio__check_rw(struct cio_loop *loop, int op, int fd, const void *buf,
 		   uint64_t len, int64_t off);
 void cio__fd_forget(struct cio_loop *loop, int fd);
+bool cio__fd_is_stream(struct cio_loop *loop, int fd);
 bool cio__fd_recv_waits(struct cio_loop *loop, int fd);
 bool cio__fd_no_zc(struct cio_loop *loop, int fd);
 bool cio__fd_set_no_zc(struct cio_loop *loop, int fd);

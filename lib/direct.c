@@ -210,6 +210,15 @@ int cio__check_rw(struct cio_loop *loop, int op, int fd, const void *buf,
 	return -EINVAL;
 }
 
+/* Can fd not seek (a pipe, socket, tty)? From the cache: a stale answer
+ * is possible where the number was closed behind the loop's back. */
+bool cio__fd_is_stream(struct cio_loop *loop, int fd)
+{
+	const struct cio__fdinfo *fi = lookup(loop, fd);
+
+	return fi && fi->stream;
+}
+
 /* A hint for the stream engine, kept here with what else the loop knows of
  * an fd: did the last receive on it find nothing and have to wait? Then
  * the next one waits for readiness first instead of trying a receive that

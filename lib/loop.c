@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 
 #include "cio-internal.h"
 
@@ -70,7 +71,6 @@ static int loop_init_backend(struct cio_loop *loop, const struct cio__backend_op
 {
 	int ret;
 
-	memset(loop->native, 0, sizeof(loop->native));
 	loop->ops = ops;
 	ret = ops->init(loop, opts);
 	if (ret < 0)
@@ -200,6 +200,10 @@ static inline bool gives_fd(int op)
 }
 
 static int route(struct cio_loop *loop, cio_req *req, bool first);
+enum { ROUTE_BACKEND, ROUTE_STREAM, ROUTE_POOL, ROUTE_TIMER };
+#define WHY_LACKS 1u   /* decide()'s *why: the kernel lacks the op */
+#define WHY_SOCK  2u   /* ... a read or write on a socket */
+static int decide(struct cio_loop *loop, int op, int fd, int64_t off, int *why);
 static int cancel_fd_users(struct cio_loop *loop, int fd, const cio_req *except);
 static void untrack(struct cio_loop *loop, cio_req *req);
 
@@ -581,16 +585,21 @@ CIO_API const char *cio_backend(const cio_loop *loop)
 
 CIO_API const char *cio_op_path(const cio_loop *loop, int op, int fd)
 {
+	/* The fd cache decide() may fill is a memo, not the loop's state. */
+	struct cio_loop *l = (struct cio_loop *)loop;
+
 	if (!loop || op < 0 || op >= CIO_OP__COUNT)
 		return NULL;
 	/* A post comes in through the loop's own eventfd, watched as a nop
 	 * would be: by the ring, or by epoll. */
 	if (op == CIO_OP_POST)
 		op = CIO_OP_NOP;
-	switch (loop->native[op] & CIO__PATH) {
-	case CIO__NATIVE:
+	/* Transfers as at an explicit offset: how a file's would run. */
+	switch (decide(l, op, fd, 0, NULL)) {
+	case ROUTE_BACKEND:
+	case ROUTE_TIMER:
 		return loop->ops->op_path(loop, op, fd);
-	case CIO__STREAM:
+	case ROUTE_STREAM:
 		return cio__stream_path(loop, op, fd);
 	default:
 		return "pool";
@@ -691,6 +700,65 @@ static void untrack(struct cio_loop *loop, cio_req *req)
 	P(last)->pidx = i;
 }
 
+/* A read or write on a file goes to the pool, on a stream to the stream
+ * engine. An explicit offset means a file (route() refused it on what the
+ * fd cache knows is a stream); at the position, the fd's type says. */
+static int rw_route(struct cio_loop *loop, int fd, int64_t off, int *why)
+{
+	struct stat st;
+
+	if (off >= 0 && !cio__fd_is_stream(loop, fd))
+		return ROUTE_POOL;
+	/* A bad fd: the pool's call reports it, as the kernel words it. */
+	if (fstat(fd, &st) < 0 || S_ISREG(st.st_mode) || S_ISBLK(st.st_mode) ||
+	    S_ISDIR(st.st_mode))
+		return ROUTE_POOL;
+	if (S_ISSOCK(st.st_mode))
+		*why |= WHY_SOCK;
+	return ROUTE_STREAM;
+}
+
+/*
+ * Where a request runs: the one place that decides, for route() and for
+ * cio_op_path() alike. Timers are the core's heap; the backend runs what
+ * it claims; the rest goes by the operation's class (ops.def). *why says
+ * whether that is a fallback (the kernel lacks the op) and, for a read or
+ * write on a stream, whether the fd is a socket.
+ */
+static int decide(struct cio_loop *loop, int op, int fd, int64_t off, int *why)
+{
+	int claim, dummy;
+
+	if (!why)
+		why = &dummy;
+	*why = 0;
+	if (op == CIO_OP_TIMER)
+		return ROUTE_TIMER;
+	claim = loop->ops->claims(loop, op, fd, off);
+	if (cio__likely(claim == CIO__CLAIM_YES))
+		return ROUTE_BACKEND;
+	if (claim == CIO__CLAIM_LACKS)
+		*why |= WHY_LACKS;
+	switch (cio__op_class(op)) {
+	case CIO__CLASS_RW:
+		return rw_route(loop, fd, off, why);
+	case CIO__CLASS_STREAM:
+		return ROUTE_STREAM;
+	default:
+		return ROUTE_POOL;
+	}
+}
+
+/* Sent to the pool or the stream engine because the kernel lacks the op. */
+static void count_fallback(struct cio_loop *loop, cio_req *req, bool first, int why)
+{
+	if (cio__likely(!(why & WHY_LACKS)) || !first)
+		return;
+	loop->stats.fallbacks++;
+	if (cio__unlikely(loop->debug))
+		trace_fallback(loop, req);
+}
+
 /* Start a request (first) or the next step of a CIO_ALL one: the backend
  * runs it, or the stream engine, or the pool. 0, or -errno if it could
  * not be started (nothing runs then). */
@@ -698,7 +766,7 @@ static int route(struct cio_loop *loop, cio_req *req, bool first)
 {
 	struct cio__priv *p = P(req);
 	int op = p->op;
-	int ret;
+	int ret, why;
 
 	if (cio__unlikely(loop->faults.on)) {
 		switch (cio__fault(loop, req)) {
@@ -732,24 +800,25 @@ static int route(struct cio_loop *loop, cio_req *req, bool first)
 		 * on it ends now, each with its one callback. */
 		cancel_fd_users(loop, p->fd, req);
 	}
-	if (op == CIO_OP_TIMER) {
+	switch (decide(loop, op, p->fd, cio__op_has(op, OPF_OFF) ? p->a.rw.off : -1,
+		       &why)) {
+	case ROUTE_TIMER:
 		p->where = CIO__W_TIMER;
 		return cio__timers_add(loop, req, p->a.timer.deadline);
-	}
-	if (cio__likely(loop->native[op] == CIO__NATIVE)) {
+	case ROUTE_BACKEND:
 		p->where = CIO__W_BACKEND;
 		return loop->ops->submit(loop, req);
-	}
-	if (first && (loop->native[op] & CIO__FB)) {
-		loop->stats.fallbacks++;
-		if (cio__unlikely(loop->debug))
-			trace_fallback(loop, req);
-	}
-	if ((loop->native[op] & CIO__PATH) == CIO__STREAM)
+	case ROUTE_STREAM:
+		count_fallback(loop, req, first, why);
+		if (why & WHY_SOCK)
+			p->iflags |= CIO__IF_SOCK;
 		return cio__stream_submit(loop, req);
-	p->where = CIO__W_POOL;
-	loop->stats.pool_jobs++;
-	return cio__pool_submit(loop, req);
+	default:
+		count_fallback(loop, req, first, why);
+		p->where = CIO__W_POOL;
+		loop->stats.pool_jobs++;
+		return cio__pool_submit(loop, req);
+	}
 }
 
 /* A request the fault injection held back: start it now. */

@@ -415,7 +415,6 @@ void cio__stream_rearm(cio_req *req)
 int cio__stream_submit(struct cio_loop *loop, cio_req *req)
 {
 	struct cio__priv *p = P(req);
-	struct stat st;
 	int64_t r;
 	int fl;
 
@@ -430,16 +429,8 @@ int cio__stream_submit(struct cio_loop *loop, cio_req *req)
 	case CIO_OP_WRITE:
 	case CIO_OP_READV:
 	case CIO_OP_WRITEV:
-		if (p->a.rw.off >= 0)
-			return to_pool(loop, req);
-		if (fstat(p->fd, &st) < 0) {
-			cio__defer(req, -errno);
-			return 0;
-		}
-		if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode) || S_ISDIR(st.st_mode))
-			return to_pool(loop, req);
-		if (S_ISSOCK(st.st_mode))
-			p->iflags |= CIO__IF_SOCK;
+		/* A stream's (the core sends files to the pool and marks a
+		 * socket CIO__IF_SOCK). */
 		break;
 	case CIO_OP_SPLICE:
 		if (!splice_waits(req))
@@ -667,9 +658,5 @@ const char *cio__stream_path(const struct cio_loop *loop, int op, int fd)
 			return "pool";
 		return loop->ops->op_path(loop, op, fd);
 	}
-	if (cio__op_class(op) == CIO__CLASS_RW &&
-	    fstat(fd, &st) == 0 &&
-	    (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode) || S_ISDIR(st.st_mode)))
-		return "pool";
 	return loop->ops->op_path(loop, op, fd);
 }
