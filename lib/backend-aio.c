@@ -134,7 +134,7 @@ static int aio_submit(struct cio_loop *loop, cio_req *req)
 	struct aio_backend *be = BE(loop);
 
 	if (P(req)->op == CIO_OP_NOP) {
-		cio__defer(req, 0);
+		cio__done(req, 0, 0);
 		return 0;
 	}
 	queue(be, req);
@@ -166,7 +166,7 @@ static void flush(struct cio_loop *loop, struct aio_backend *be)
 
 				release(be, req);
 				if (to_pool(loop, req) < 0)
-					cio__defer(req, -EAGAIN);
+					cio__done(req, -EAGAIN, 0);
 			}
 			be->npend = 0;
 			return;
@@ -177,7 +177,7 @@ static void flush(struct cio_loop *loop, struct aio_backend *be)
 			cio_req *req = be->pend[0]->data;
 
 			release(be, req);
-			cio__defer(req, ret);
+			cio__done(req, ret, 0);
 			ret = 1;
 		} else {
 			be->inflight += (unsigned)ret;
@@ -205,7 +205,7 @@ static void reap(struct cio_loop *loop)
 
 			be->inflight--;
 			release(be, req);
-			cio__complete(req, (long)evs[i].res);
+			cio__done(req, (long)evs[i].res, 0);
 		}
 	} while (n == REAP_BATCH);
 	if (cio__unlikely(n < 0)) {
@@ -240,7 +240,7 @@ static int aio_poll(struct cio_loop *loop, bool block)
 	if (be->npend)
 		flush(loop, be);
 	/* Refused iocbs completed just now: do not sleep on them. */
-	return cio__ep_poll(loop, block && !loop->done.head);
+	return cio__ep_poll(loop, block && !cio__has_done(loop));
 }
 
 static void aio_cancel(struct cio_loop *loop, cio_req *req)
@@ -255,7 +255,7 @@ static void aio_cancel(struct cio_loop *loop, cio_req *req)
 	if (p->iflags & CIO__IF_LOCALQ) {
 		cio__q_remove(&be->waitq, req);
 		p->iflags &= ~CIO__IF_LOCALQ;
-		cio__defer(req, -ECANCELED);
+		cio__done(req, -ECANCELED, 0);
 		return;
 	}
 	for (unsigned i = 0; i < be->npend; i++) {
@@ -266,7 +266,7 @@ static void aio_cancel(struct cio_loop *loop, cio_req *req)
 		memmove(be->pend + i, be->pend + i + 1,
 			(be->npend - i) * sizeof(*be->pend));
 		release(be, req);
-		cio__defer(req, -ECANCELED);
+		cio__done(req, -ECANCELED, 0);
 		return;
 	}
 	/* In the kernel: Linux AIO cannot cancel file I/O; it completes. */

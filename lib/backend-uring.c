@@ -510,7 +510,7 @@ static void fill_sq(struct cio_loop *loop, struct uring_backend *be)
 static void rearm_multishot(struct cio_loop *loop, cio_req *req)
 {
 	if (P(req)->iflags & CIO__IF_CANCELED)
-		cio__complete(req, -ECANCELED);
+		cio__done(req, -ECANCELED, 0);
 	else
 		uring_submit(loop, req);
 }
@@ -526,7 +526,7 @@ static void recv_pool_cqe(struct cio_loop *loop, cio_req *req, int32_t res,
 		/* The ring ran dry; nothing was consumed. Go again at once if
 		 * buffers came back meanwhile, else when one is put back. */
 		if (P(req)->iflags & CIO__IF_CANCELED)
-			cio__complete(req, -ECANCELED);
+			cio__done(req, -ECANCELED, 0);
 		else if (pool->nlent < pool->count)
 			uring_submit(loop, req);
 		else
@@ -536,15 +536,15 @@ static void recv_pool_cqe(struct cio_loop *loop, cio_req *req, int32_t res,
 	if (res <= 0 || !(cflags & IORING_CQE_F_BUFFER)) {
 		if (cflags & IORING_CQE_F_BUFFER)
 			loop->ops->bufpool_give(loop, pool, cflags >> IORING_CQE_BUFFER_SHIFT);
-		cio__complete(req, res > 0 ? -EIO : res);
+		cio__done(req, res > 0 ? -EIO : res, 0);
 		return;
 	}
 	cio__bufpool_lend(pool, req, cflags >> IORING_CQE_BUFFER_SHIFT);
 	if (!ms) {
-		cio__complete_flags(req, res, CIO_F_BUF);
+		cio__done(req, res, CIO_F_BUF);
 		return;
 	}
-	cio__deliver_more(req, res, CIO_F_BUF);
+	cio__done(req, res, CIO_F_BUF | CIO_F_MORE);
 	if (!more)
 		rearm_multishot(loop, req);
 }
@@ -582,9 +582,9 @@ static void handle_cqe(struct cio_loop *loop, struct uring_backend *be,
 		/* A ring op that met -EAGAIN (below) may go again. */
 		P(req)->iflags &= ~CIO__IF_WAITING;
 		if (res < 0)
-			cio__complete(req, res);
+			cio__done(req, res, 0);
 		else if (P(req)->iflags & CIO__IF_CANCELED)
-			cio__complete(req, -ECANCELED);
+			cio__done(req, -ECANCELED, 0);
 		else
 			uring_submit(loop, req);
 		return;
@@ -624,7 +624,7 @@ static void handle_cqe(struct cio_loop *loop, struct uring_backend *be,
 		/* The kernel answers -EAGAIN for reads and writes on an
 		 * O_NONBLOCK fd instead of waiting; every backend waits. */
 		if (P(req)->iflags & CIO__IF_CANCELED) {
-			cio__complete(req, -ECANCELED);
+			cio__done(req, -ECANCELED, 0);
 			return;
 		}
 		P(req)->aux = cio__stream_events(req);
@@ -638,14 +638,14 @@ static void handle_cqe(struct cio_loop *loop, struct uring_backend *be,
 		return;
 	case CIO_OP_ACCEPT:
 		if ((req->opts & CIO_MULTISHOT) && res >= 0) {
-			cio__deliver_more(req, res, 0);
+			cio__done(req, res, 0 | CIO_F_MORE);
 			if (!more)
 				rearm_multishot(loop, req);
 			return;
 		}
 		break;
 	}
-	cio__complete(req, res);
+	cio__done(req, res, 0);
 }
 
 /* Reap every CQE, in batches: copy them out and advance the CQ head before
@@ -778,7 +778,7 @@ static void uring_cancel(struct cio_loop *loop, cio_req *req)
 		/* Never reached the kernel: finish it here. */
 		cio__q_remove(&be->localq, req);
 		p->iflags &= ~(CIO__IF_LOCALQ | CIO__IF_WAITING);
-		cio__defer(req, -ECANCELED);
+		cio__done(req, -ECANCELED, 0);
 		return;
 	}
 	if (p->iflags & CIO__IF_CANCELQ)
@@ -865,7 +865,7 @@ static void uring_kick(struct cio_loop *loop)
 	struct io_uring_sqe *sqe;
 
 	/* Results already known make the ring fd readable through a nop. */
-	if (loop->done.head && (sqe = get_sqe(loop, be))) {
+	if (cio__has_done(loop) && (sqe = get_sqe(loop, be))) {
 		io_uring_prep_nop(sqe);
 		io_uring_sqe_set_data64(sqe, TAG_IGNORE);
 	}

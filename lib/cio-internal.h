@@ -249,6 +249,12 @@ struct cio__faults {             /* CIO_FAULTS, see faults.c */
 	bool     on;
 };
 enum { CIO__FAULT_NONE, CIO__FAULT_EIO, CIO__FAULT_RETRY };
+struct cio__more {               /* a multishot delivery waiting to be run */
+	cio_req  *req;
+	int64_t   res;
+	void     *buf;                   /* with CIO_F_BUF */
+	uint32_t  flags;
+};
 struct cio__link {               /* CIO_LINK: succ starts once pred succeeds */
 	cio_req *pred, *succ;
 };
@@ -288,7 +294,10 @@ struct cio_loop {
 	struct cio__link *links;           /* CIO_LINK chains waiting to go on */
 	uint32_t         nlinks, linkcap;
 	cio_req         *link_open;        /* pending, with CIO_LINK, nothing after it yet */
-	struct cio__reqq done;             /* results known, callbacks to run */
+	struct cio__reqq done;             /* final results, callbacks to run */
+	struct cio__more *more, *more_spare;  /* multishot deliveries to run;
+	                                      the spare is drained meanwhile */
+	uint32_t         nmore, morecap, sparecap;
 	bool             running;
 	bool             stop;
 	bool             exported;         /* cio_loop_fd() was called */
@@ -390,11 +399,14 @@ void cio__buffers_free(struct cio_loop *loop);
 
 /* core */
 int  cio__submit(struct cio_loop *loop, cio_req *req, int op, int fd, cio_cb cb);
-void cio__complete(cio_req *req, int64_t res);  /* run the final callback now */
-void cio__complete_flags(cio_req *req, int64_t res, uint32_t flags);
-void cio__defer(cio_req *req, int64_t res);     /* run it on the next pass */
-/* A multishot callback (CIO_F_MORE): req stays pending. */
-void cio__deliver_more(cio_req *req, int64_t res, uint32_t flags);
+/* A result: final, or with CIO_F_MORE a multishot delivery. The callback
+ * runs on the core's next drain, never from inside this call. */
+void cio__done(cio_req *req, int64_t res, uint32_t flags);
+/* Callbacks wait to be run: the loop must not sleep. */
+static inline bool cio__has_done(const struct cio_loop *loop)
+{
+	return loop->done.head || loop->nmore;
+}
 unsigned cio__drain_remote(struct cio_loop *loop);
 void cio__remote_push(struct cio_loop *loop, cio_req *req); /* any thread */
 uint64_t cio__now_ns(void);

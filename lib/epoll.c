@@ -176,7 +176,7 @@ static void fd_ready(struct cio_loop *loop, struct cio__ep *be, int fd,
 	while ((req = cio__q_pop(&keep))) {
 		if (cio__ep_wait(loop, req, P(req)->aux) < 0) {
 			P(req)->iflags &= ~CIO__IF_WAITING;
-			cio__defer(req, -EBADF);
+			cio__done(req, -EBADF, 0);
 		}
 	}
 }
@@ -194,13 +194,13 @@ void cio__ep_cancel(struct cio_loop *loop, cio_req *req)
 	w = &be->fds[p->fd];
 	if (cio__q_remove(&w->stale, req)) {
 		p->iflags &= ~CIO__IF_WAITING;
-		cio__defer(req, -ECANCELED);
+		cio__done(req, -ECANCELED, 0);
 		return;
 	}
 	if (!cio__q_remove(&w->q, req))
 		return;
 	p->iflags &= ~CIO__IF_WAITING;
-	cio__defer(req, -ECANCELED);
+	cio__done(req, -ECANCELED, 0);
 	w->want = 0;
 	for (cio_req *r = w->q.head; r; r = P(r)->qnext)
 		w->want |= P(r)->aux;
@@ -277,7 +277,7 @@ void cio__ep_kick(struct cio_loop *loop)
 {
 	static const uint64_t one = 1;
 
-	if (loop->done.head && write(loop->wakefd, &one, sizeof(one)) < 0) {
+	if (cio__has_done(loop) && write(loop->wakefd, &one, sizeof(one)) < 0) {
 		/* EAGAIN: the counter is saturated, hence readable. */
 	}
 }

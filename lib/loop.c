@@ -182,6 +182,8 @@ CIO_API int cio_loop_free(cio_loop *loop)
 	cio__fd_free(loop);
 	free(loop->pend);
 	free(loop->links);
+	free(loop->more);
+	free(loop->more_spare);
 	cio__buffers_free(loop);
 	/* Take the lock once more: a pool worker that pushed our last
 	 * completion writes the eventfd while holding it. */
@@ -334,12 +336,12 @@ static void release_next(struct cio_loop *loop, cio_req *req, bool ok)
 	next = l->succ;
 	drop_link(loop, l);
 	if (!ok || (P(next)->iflags & CIO__IF_CANCELED)) {
-		cio__defer(next, -ECANCELED);
+		cio__done(next, -ECANCELED, 0);
 		return;
 	}
 	ret = route(loop, next, true);
 	if (ret < 0)
-		cio__defer(next, ret);
+		cio__done(next, ret, 0);
 }
 
 /* Completion with options or a deadline: returns true when the request
@@ -398,7 +400,7 @@ static bool finish_slow(struct cio_loop *loop, cio_req *req, int64_t *res)
 /* The one place a final callback runs. req leaves the pending set, its
  * in-flight mark is cleared (so cb may resubmit it), then cb runs; after
  * that the library never touches req again. */
-void cio__complete_flags(cio_req *req, int64_t res, uint32_t flags)
+static void complete_final(cio_req *req, int64_t res, uint32_t flags)
 {
 	struct cio__priv *p = P(req);
 	struct cio_loop *loop = p->loop;
@@ -435,43 +437,91 @@ CIO_API int64_t cio_transferred(const cio_req *req)
 	return req->res >= 0 ? req->res : (int64_t)P((cio_req *)req)->done;
 }
 
-void cio__complete(cio_req *req, int64_t res)
+/* A multishot callback (CIO_F_MORE): req stays pending. A final result
+ * queued behind it waits in req->res and req->flags: keep them. */
+static void deliver_more(const struct cio__more *m)
 {
-	cio__complete_flags(req, res, 0);
+	cio_req *req = m->req;
+	struct cio__priv *p = P(req);
+	int64_t res = req->res;
+	uint32_t flags = req->flags;
+
+	if (m->res >= 0 && gives_fd(p->op))
+		cio__fd_forget(p->loop, (int)m->res);
+	p->loop->ncallbacks++;
+	req->res = m->res;
+	req->flags = m->flags;
+	if (m->flags & CIO_F_BUF)
+		req->buf = m->buf;
+	p->cb(req);
+	if (p->where == CIO__W_DONE) {
+		req->res = res;
+		req->flags = flags;
+	}
 }
 
-void cio__deliver_more(cio_req *req, int64_t res, uint32_t flags)
+/*
+ * The one door by which results come back, from the backends, the stream
+ * engine, the pool's hand-over and the core itself: a final result (the
+ * request's callback runs once, on the next drain), or with CIO_F_MORE a
+ * multishot delivery (req stays pending). Never runs a callback, so no
+ * backend's reap or walk is ever re-entered from one.
+ */
+void cio__done(cio_req *req, int64_t res, uint32_t flags)
 {
-	if (res >= 0 && gives_fd(P(req)->op))
-		cio__fd_forget(P(req)->loop, (int)res);
-	P(req)->loop->ncallbacks++;
-	req->res = res;
-	req->flags = flags | CIO_F_MORE;
-	P(req)->cb(req);
-}
+	struct cio__priv *p = P(req);
+	struct cio_loop *loop = p->loop;
 
-void cio__defer(cio_req *req, int64_t res)
-{
-	struct cio_loop *loop = P(req)->loop;
+	if (cio__unlikely(flags & CIO_F_MORE)) {
+		if (cio__unlikely(loop->nmore == loop->morecap)) {
+			uint32_t cap = loop->morecap ? loop->morecap * 2 : 64;
+			struct cio__more *m = realloc(loop->more, cap * sizeof(*m));
 
+			if (!m) {
+				/* No memory to queue it: losing it is the one
+				 * thing worse than a callback from inside. */
+				struct cio__more now = { req, res, req->buf, flags };
+
+				deliver_more(&now);
+				return;
+			}
+			loop->more = m;
+			loop->morecap = cap;
+		}
+		loop->more[loop->nmore++] = (struct cio__more){ req, res, req->buf, flags };
+		return;
+	}
 	req->res = res;
-	req->flags = 0;
-	P(req)->where = CIO__W_DONE;
+	req->flags = flags;
+	p->where = CIO__W_DONE;
 	cio__q_push(&loop->done, req);
 }
 
-static unsigned run_done(struct cio_loop *loop)
+/* Run the callbacks of what is done. Take the whole batch: what callbacks
+ * add waits for the next pass, so a callback that resubmits a nop forever
+ * cannot starve the loop. Multishot deliveries first: a request's final
+ * result never overtakes them. */
+static unsigned drain(struct cio_loop *loop)
 {
+	struct cio__reqq batch = loop->done;
+	struct cio__more *more = loop->more;
+	uint32_t nmore = loop->nmore, cap = loop->morecap;
 	unsigned n = 0;
 	cio_req *req;
 
-	/* Take the whole list: callbacks that defer new work see it next pass,
-	 * so a callback that resubmits a nop forever cannot starve the loop. */
-	struct cio__reqq batch = loop->done;
-
 	loop->done.head = loop->done.tail = NULL;
+	if (cio__unlikely(nmore)) {
+		loop->more = loop->more_spare;
+		loop->morecap = loop->sparecap;
+		loop->nmore = 0;
+		for (uint32_t i = 0; i < nmore; i++)
+			deliver_more(&more[i]);
+		loop->more_spare = more;
+		loop->sparecap = cap;
+		n += nmore;
+	}
 	while ((req = cio__q_pop(&batch))) {
-		cio__complete_flags(req, req->res, req->flags);
+		complete_final(req, req->res, req->flags);
 		n++;
 	}
 	return n;
@@ -518,7 +568,7 @@ unsigned cio__drain_remote(struct cio_loop *loop)
 		if (P(req)->iflags & CIO__IF_STREAMJOB)
 			cio__stream_pool_done(req);
 		else
-			cio__complete(req, req->res);
+			cio__done(req, req->res, 0);
 		n++;
 	}
 	return n;
@@ -537,7 +587,7 @@ CIO_API int cio_run(cio_loop *loop, int mode)
 	before = loop->ncallbacks;
 
 	for (;;) {
-		run_done(loop);
+		drain(loop);
 		if (loop->stop)
 			break;
 		if (cio__unlikely(loop->retryq.head != NULL))
@@ -545,14 +595,14 @@ CIO_API int cio_run(cio_loop *loop, int mode)
 		if (mode == CIO_RUN_NOWAIT) {
 			ret = loop->ops->poll(loop, false);
 			cio__timers_expire(loop);
-			run_done(loop);
+			drain(loop);
 			break;
 		}
 		if (!loop_pending(loop))
 			break;
 		if (mode == CIO_RUN_ONCE && loop->ncallbacks != before)
 			break;
-		ret = loop->ops->poll(loop, loop->done.head == NULL);
+		ret = loop->ops->poll(loop, !cio__has_done(loop));
 		/* A transient error lost nothing (see the backends' poll):
 		 * a waiting run goes round again; NOWAIT returns it above. */
 		if (ret == -EINTR || ret == -EAGAIN || ret == -EBUSY)
@@ -771,7 +821,7 @@ static int route(struct cio_loop *loop, cio_req *req, bool first)
 	if (cio__unlikely(loop->faults.on)) {
 		switch (cio__fault(loop, req)) {
 		case CIO__FAULT_EIO:
-			cio__defer(req, -EIO);
+			cio__done(req, -EIO, 0);
 			return 0;
 		case CIO__FAULT_RETRY:
 			/* As if the backend met -EAGAIN: go again later. */
@@ -790,7 +840,7 @@ static int route(struct cio_loop *loop, cio_req *req, bool first)
 		ret = cio__check_rw(loop, op, p->fd, p->a.rw.buf, p->a.rw.len,
 				    p->a.rw.off);
 		if (cio__unlikely(ret)) {
-			cio__defer(req, ret);
+			cio__done(req, ret, 0);
 			return 0;
 		}
 	}
@@ -835,7 +885,7 @@ void cio__route_again(struct cio_loop *loop, cio_req *req)
 	ret = route(loop, req, first);
 	loop->faults.on = true;
 	if (ret < 0)
-		cio__defer(req, ret);
+		cio__done(req, ret, 0);
 }
 
 /* Submission, the one door every operation goes through (called by req.c
@@ -916,22 +966,22 @@ static int cancel_one(struct cio_loop *loop, cio_req *req)
 		if (p->iflags & CIO__IF_STARVED) {
 			cio__q_remove(&p->a.rp.pool->starved, req);
 			p->iflags &= ~CIO__IF_STARVED;
-			cio__defer(req, -ECANCELED);
+			cio__done(req, -ECANCELED, 0);
 		} else {
 			loop->ops->cancel(loop, req);
 		}
 		break;
 	case CIO__W_TIMER:
 		cio__timers_del(loop, req);
-		cio__defer(req, -ECANCELED);
+		cio__done(req, -ECANCELED, 0);
 		break;
 	case CIO__W_POOL:
 		if (cio__pool_cancel(req))
-			cio__defer(req, -ECANCELED);
+			cio__done(req, -ECANCELED, 0);
 		break;
 	case CIO__W_RETRY:
 		cio__q_remove(&loop->retryq, req);
-		cio__defer(req, -ECANCELED);
+		cio__done(req, -ECANCELED, 0);
 		break;
 	case CIO__W_HELD: {
 		/* Never started: off the chain; what follows it is ended
@@ -942,7 +992,7 @@ static int cancel_one(struct cio_loop *loop, cio_req *req)
 			P(l->pred)->iflags &= ~CIO__IF_HASNEXT;
 			drop_link(loop, l);
 		}
-		cio__defer(req, -ECANCELED);
+		cio__done(req, -ECANCELED, 0);
 		break;
 	}
 	default:

@@ -379,13 +379,13 @@ void cio__stream_rearm(cio_req *req)
 
 	p->where = CIO__W_BACKEND;
 	if (p->iflags & CIO__IF_CANCELED) {
-		cio__defer(req, -ECANCELED);
+		cio__done(req, -ECANCELED, 0);
 		return;
 	}
 	if (p->op == CIO_OP_SPLICE) {
 		ret = splice_pick_end(req);
 		if (ret < 0) {
-			cio__defer(req, ret);
+			cio__done(req, ret, 0);
 			return;
 		}
 	}
@@ -409,7 +409,7 @@ void cio__stream_rearm(cio_req *req)
 				return;
 		}
 	}
-	cio__defer(req, ret);
+	cio__done(req, ret, 0);
 }
 
 int cio__stream_submit(struct cio_loop *loop, cio_req *req)
@@ -423,7 +423,7 @@ int cio__stream_submit(struct cio_loop *loop, cio_req *req)
 	case CIO_OP_SOCKET:
 	case CIO_OP_SHUTDOWN:
 		/* Never block: run them here. */
-		cio__defer(req, cio__exec(req));
+		cio__done(req, cio__exec(req), 0);
 		return 0;
 	case CIO_OP_READ:
 	case CIO_OP_WRITE:
@@ -450,7 +450,7 @@ int cio__stream_submit(struct cio_loop *loop, cio_req *req)
 	case CIO_OP_ACCEPT:
 		fl = fcntl(p->fd, F_GETFL);
 		if (fl < 0) {
-			cio__defer(req, -errno);
+			cio__done(req, -errno, 0);
 			return 0;
 		}
 		if (!(fl & O_NONBLOCK)) {
@@ -462,7 +462,7 @@ int cio__stream_submit(struct cio_loop *loop, cio_req *req)
 			 * so at once. */
 			if (getsockopt(p->fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) < 0 ||
 			    !on) {
-				cio__defer(req, cio__exec(req));
+				cio__done(req, cio__exec(req), 0);
 				return 0;
 			}
 			p->iflags |= CIO__IF_BLOCKFD;
@@ -480,7 +480,7 @@ int cio__stream_submit(struct cio_loop *loop, cio_req *req)
 		/* Where the last receive found nothing, this one most likely
 		 * will too: wait first and save the failing call. */
 		if (reads_nothing(req)) {
-			cio__defer(req, 0);
+			cio__done(req, 0, 0);
 			return 0;
 		}
 		if (rx && cio__fd_recv_waits(loop, p->fd)) {
@@ -491,7 +491,7 @@ int cio__stream_submit(struct cio_loop *loop, cio_req *req)
 		if (rx)
 			cio__fd_set_recv_waits(loop, p->fd, r == -EAGAIN);
 		if (r != -EAGAIN) {
-			cio__defer(req, final_result(r));
+			cio__done(req, final_result(r), 0);
 			return 0;
 		}
 	}
@@ -519,17 +519,17 @@ static void recv_pool_ready(cio_req *req)
 			pool->freel[pool->nfree++] = (uint32_t)bid;
 			if (r == -EAGAIN)
 				break;
-			cio__complete(req, r);
+			cio__done(req, r, 0);
 			return;
 		}
 		cio__bufpool_lend(pool, req, (unsigned)bid);
 		if (!multishot(req)) {
-			cio__complete_flags(req, r, CIO_F_BUF);
+			cio__done(req, r, CIO_F_BUF);
 			return;
 		}
-		cio__deliver_more(req, r, CIO_F_BUF);
+		cio__done(req, r, CIO_F_BUF | CIO_F_MORE);
 		if (p->iflags & CIO__IF_CANCELED) {
-			cio__complete(req, -ECANCELED);
+			cio__done(req, -ECANCELED, 0);
 			return;
 		}
 	}
@@ -546,12 +546,12 @@ static void accept_ready(cio_req *req)
 		if (r == -EAGAIN)
 			break;
 		if (r < 0) {
-			cio__complete(req, r);
+			cio__done(req, r, 0);
 			return;
 		}
-		cio__deliver_more(req, r, 0);
+		cio__done(req, r, 0 | CIO_F_MORE);
 		if (p->iflags & CIO__IF_CANCELED) {
-			cio__complete(req, -ECANCELED);
+			cio__done(req, -ECANCELED, 0);
 			return;
 		}
 	}
@@ -568,18 +568,18 @@ void cio__stream_ready(cio_req *req, int32_t revents)
 	if (p->op == CIO_OP_SPLICE && (p->a.spl.flags & CIO__SPL_WAIT_OUT))
 		splice_swap(p);
 	if (revents < 0) {
-		cio__complete(req, revents);
+		cio__done(req, revents, 0);
 		return;
 	}
 	if (p->iflags & CIO__IF_CANCELED) {
-		cio__complete(req, -ECANCELED);
+		cio__done(req, -ECANCELED, 0);
 		return;
 	}
 	if (p->iflags & CIO__IF_BLOCKFD) {
 		p->iflags |= CIO__IF_STREAMJOB;
 		if (to_pool(p->loop, req) < 0) {
 			p->iflags &= ~CIO__IF_STREAMJOB;
-			cio__complete(req, -EAGAIN);
+			cio__done(req, -EAGAIN, 0);
 		}
 		return;
 	}
@@ -591,7 +591,7 @@ void cio__stream_ready(cio_req *req, int32_t revents)
 		if (r == -EAGAIN)
 			cio__stream_rearm(req);
 		else
-			cio__complete(req, r);
+			cio__done(req, r, 0);
 		return;
 	case CIO_OP_RECV_POOL:
 		recv_pool_ready(req);
@@ -612,7 +612,7 @@ void cio__stream_ready(cio_req *req, int32_t revents)
 	if (r == -EAGAIN)
 		cio__stream_rearm(req);
 	else
-		cio__complete(req, final_result(r));
+		cio__done(req, final_result(r), 0);
 }
 
 /* A stream request's call ran on the pool (after readiness). */
@@ -630,14 +630,14 @@ void cio__stream_pool_done(cio_req *req)
 		return;
 	}
 	if (multishot(req) && req->res >= 0) {
-		cio__deliver_more(req, req->res, 0);
+		cio__done(req, req->res, 0 | CIO_F_MORE);
 		if (p->iflags & CIO__IF_CANCELED)
-			cio__complete(req, -ECANCELED);
+			cio__done(req, -ECANCELED, 0);
 		else
 			cio__stream_rearm(req);
 		return;
 	}
-	cio__complete(req, req->res);
+	cio__done(req, req->res, 0);
 }
 
 const char *cio__stream_path(const struct cio_loop *loop, int op, int fd)

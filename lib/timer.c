@@ -140,7 +140,7 @@ unsigned cio__timers_expire(struct cio_loop *loop)
 
 		cio__timers_del(loop, req);
 		if (P(req)->op == CIO_OP_TIMER)
-			cio__defer(req, (P(req)->iflags & CIO__IF_TIMEDOUT) ? -ETIMEDOUT : 0);
+			cio__done(req, (P(req)->iflags & CIO__IF_TIMEDOUT) ? -ETIMEDOUT : 0, 0);
 		else
 			cio__deadline_expired(loop, req);
 		n++;
