@@ -70,29 +70,27 @@ static void prep(struct aio_backend *be, cio_req *req, unsigned slot)
 	struct cio__priv *p = P(req);
 	struct iocb *cb = &be->iocbs[slot];
 
-	switch (p->op) {
-	case CIO_OP_READ:
-		io_prep_pread(cb, p->fd, p->a.rw.buf, p->a.rw.len, p->a.rw.off);
-		break;
-	case CIO_OP_WRITE:
-		io_prep_pwrite(cb, p->fd, p->a.rw.buf, p->a.rw.len, p->a.rw.off);
-		break;
-	case CIO_OP_READV:
-		io_prep_preadv(cb, p->fd, p->a.rw.buf, (int)p->a.rw.len, p->a.rw.off);
-		break;
-	case CIO_OP_WRITEV:
-		io_prep_pwritev(cb, p->fd, p->a.rw.buf, (int)p->a.rw.len, p->a.rw.off);
-		break;
-	case CIO_OP_FSYNC:
+	if (p->op == CIO_OP_FSYNC) {
 		if (p->a.fsync.flags & CIO_FSYNC_DATA)
 			io_prep_fdsync(cb, p->fd);
 		else
 			io_prep_fsync(cb, p->fd);
-		break;
+	} else {
+		bool rd = p->op == CIO_OP_READ || p->op == CIO_OP_READV;
+		struct cio__step st;
+
+		cio__step(req, &st);
+		if (st.vec && rd)
+			io_prep_preadv(cb, p->fd, st.buf, (int)st.len, st.off);
+		else if (st.vec)
+			io_prep_pwritev(cb, p->fd, st.buf, (int)st.len, st.off);
+		else if (rd)
+			io_prep_pread(cb, p->fd, st.buf, st.len, st.off);
+		else
+			io_prep_pwrite(cb, p->fd, st.buf, st.len, st.off);
 	}
 	io_set_eventfd(cb, be->efd);
 	cb->data = req;
-	p->aux = slot;
 	be->pend[be->npend++] = cb;
 }
 
@@ -106,9 +104,10 @@ static void queue(struct aio_backend *be, cio_req *req)
 	prep(be, req, be->freel[--be->nfree]);
 }
 
-static void release(struct aio_backend *be, cio_req *req)
+/* The iocb's slot is free again (its index: the request keeps none). */
+static void release(struct aio_backend *be, const struct iocb *cb)
 {
-	be->freel[be->nfree++] = P(req)->aux;
+	be->freel[be->nfree++] = (uint32_t)(cb - be->iocbs);
 }
 
 static int to_pool(struct cio_loop *loop, cio_req *req)
@@ -164,7 +163,7 @@ static void flush(struct cio_loop *loop, struct aio_backend *be)
 			for (unsigned i = 0; i < be->npend; i++) {
 				cio_req *req = be->pend[i]->data;
 
-				release(be, req);
+				release(be, be->pend[i]);
 				if (to_pool(loop, req) < 0)
 					cio__done(req, -EAGAIN, 0);
 			}
@@ -176,7 +175,7 @@ static void flush(struct cio_loop *loop, struct aio_backend *be)
 			 * misaligned O_DIRECT transfer): it alone fails. */
 			cio_req *req = be->pend[0]->data;
 
-			release(be, req);
+			release(be, be->pend[0]);
 			cio__done(req, ret, 0);
 			ret = 1;
 		} else {
@@ -204,7 +203,7 @@ static void reap(struct cio_loop *loop)
 			cio_req *req = evs[i].data;
 
 			be->inflight--;
-			release(be, req);
+			release(be, evs[i].obj);
 			cio__done(req, (long)evs[i].res, 0);
 		}
 	} while (n == REAP_BATCH);
@@ -262,10 +261,10 @@ static void aio_cancel(struct cio_loop *loop, cio_req *req)
 		if (be->pend[i]->data != req)
 			continue;
 		/* Prepared but never submitted. */
+		release(be, be->pend[i]);
 		be->npend--;
 		memmove(be->pend + i, be->pend + i + 1,
 			(be->npend - i) * sizeof(*be->pend));
-		release(be, req);
 		cio__done(req, -ECANCELED, 0);
 		return;
 	}

@@ -31,6 +31,9 @@
 #define SUB_POLL  1u    /* the stream engine's readiness poll */
 
 #define REAP_BATCH 64
+/* The kernel's internal "restart the call", which an io-wq worker that a
+ * cancel interrupted may leak into its CQE (include/linux/errno.h). */
+#define ERESTARTSYS 512
 /* Reads and writes handed to the kernel in groups of this many. */
 #define FLUSH_EARLY 4u
 
@@ -254,28 +257,38 @@ static int uring_init(struct cio_loop *loop, const struct cio_loop_opts *opts)
 	return 0;
 }
 
-/* A read or write; from a registered buffer with CIO_FIXED_BUF (the
- * core checked it lies inside one). */
-static void prep_rw(struct io_uring_sqe *sqe, cio_req *req, int op, int fixed_op)
+/* A read or write, as this step of it asks (cio__step): a vector, or
+ * plain bytes, from a registered buffer with CIO_FIXED_BUF (the core
+ * checked it lies inside one). */
+static void prep_rw(struct io_uring_sqe *sqe, cio_req *req)
 {
 	struct cio__priv *p = P(req);
+	bool rd = p->op == CIO_OP_READ || p->op == CIO_OP_READV;
 	bool fixed = req->opts & CIO_FIXED_BUF;
+	struct cio__step st;
+	int opcode;
 
-	io_uring_prep_rw(fixed ? fixed_op : op, sqe, p->fd, p->a.rw.buf, p->a.rw.len,
-			 (uint64_t)p->a.rw.off);
-	if (fixed)
-		sqe->buf_index = (uint16_t)cio__fixed_index(p->loop, p->a.rw.buf,
-							    p->a.rw.len);
+	cio__step(req, &st);
+	if (st.vec)
+		opcode = rd ? IORING_OP_READV : IORING_OP_WRITEV;
+	else if (fixed)
+		opcode = rd ? IORING_OP_READ_FIXED : IORING_OP_WRITE_FIXED;
+	else
+		opcode = rd ? IORING_OP_READ : IORING_OP_WRITE;
+	io_uring_prep_rw(opcode, sqe, p->fd, st.buf, (unsigned)st.len, (uint64_t)st.off);
+	if (fixed && !st.vec)
+		sqe->buf_index = (uint16_t)cio__fixed_index(p->loop, st.buf, st.len);
 }
 
 static void prep(struct io_uring_sqe *sqe, cio_req *req)
 {
 	struct cio__priv *p = P(req);
+	struct cio__step st;
 	int fd = p->fd;
 
 	if (p->iflags & CIO__IF_WAITING) {
 		/* The stream engine waits for readiness. */
-		io_uring_prep_poll_add(sqe, fd, p->aux);
+		io_uring_prep_poll_add(sqe, fd, cio__stream_events(req));
 		io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)req | SUB_POLL);
 		return;
 	}
@@ -284,18 +297,10 @@ static void prep(struct io_uring_sqe *sqe, cio_req *req)
 		io_uring_prep_nop(sqe);
 		break;
 	case CIO_OP_READ:
-		prep_rw(sqe, req, IORING_OP_READ, IORING_OP_READ_FIXED);
-		break;
 	case CIO_OP_WRITE:
-		prep_rw(sqe, req, IORING_OP_WRITE, IORING_OP_WRITE_FIXED);
-		break;
 	case CIO_OP_READV:
-		io_uring_prep_readv(sqe, fd, p->a.rw.buf, (unsigned)p->a.rw.len,
-				    (uint64_t)p->a.rw.off);
-		break;
 	case CIO_OP_WRITEV:
-		io_uring_prep_writev(sqe, fd, p->a.rw.buf, (unsigned)p->a.rw.len,
-				     (uint64_t)p->a.rw.off);
+		prep_rw(sqe, req);
 		break;
 	case CIO_OP_FSYNC:
 		io_uring_prep_fsync(sqe, fd, (p->a.fsync.flags & CIO_FSYNC_DATA) ?
@@ -348,16 +353,16 @@ static void prep(struct io_uring_sqe *sqe, cio_req *req)
 		io_uring_prep_connect(sqe, fd, p->a.conn.addr, p->a.conn.addrlen);
 		break;
 	case CIO_OP_RECV:
-		io_uring_prep_recv(sqe, fd, p->a.msg.buf, p->a.msg.len, p->a.msg.flags);
+		cio__step(req, &st);
+		io_uring_prep_recv(sqe, fd, st.buf, st.len, p->a.msg.flags);
 		break;
 	case CIO_OP_SEND:
+		cio__step(req, &st);
 		if ((req->opts & CIO_ZEROCOPY) && BE(p->loop)->send_zc &&
 		    !cio__fd_no_zc(p->loop, fd))
-			io_uring_prep_send_zc(sqe, fd, p->a.msg.buf, p->a.msg.len,
-					      p->a.msg.flags, 0);
+			io_uring_prep_send_zc(sqe, fd, st.buf, st.len, p->a.msg.flags, 0);
 		else
-			io_uring_prep_send(sqe, fd, p->a.msg.buf, p->a.msg.len,
-					   p->a.msg.flags);
+			io_uring_prep_send(sqe, fd, st.buf, st.len, p->a.msg.flags);
 		break;
 	case CIO_OP_RECVMSG:
 		io_uring_prep_recvmsg(sqe, fd, p->a.msg.buf, (unsigned)p->a.msg.flags);
@@ -611,7 +616,7 @@ static void handle_cqe(struct cio_loop *loop, struct uring_backend *be,
 	/* A cancel interrupts a call blocked in an io-wq worker (connect,
 	 * splice), which then ends -EINTR or the kernel-internal
 	 * -ERESTARTSYS: to the caller that is the cancel it asked for. */
-	if (cio__unlikely((res == -EINTR || res == -512) &&
+	if (cio__unlikely((res == -EINTR || res == -ERESTARTSYS) &&
 			  (P(req)->iflags & CIO__IF_CANCELED)))
 		res = -ECANCELED;
 	/* A connect's -EAGAIN is final (a full UNIX backlog on an
@@ -627,7 +632,6 @@ static void handle_cqe(struct cio_loop *loop, struct uring_backend *be,
 			cio__done(req, -ECANCELED, 0);
 			return;
 		}
-		P(req)->aux = cio__stream_events(req);
 		P(req)->iflags |= CIO__IF_WAITING;
 		uring_submit(loop, req);
 		return;
@@ -697,7 +701,7 @@ static bool transient(int ret)
 static void backoff(struct cio_loop *loop, struct uring_backend *be)
 {
 	struct io_uring_cqe *cqe;
-	uint64_t ns = cio__timers_wait_ns(loop);
+	uint64_t ns = cio__wait_ns(loop);
 	struct __kernel_timespec ts;
 
 	if (ns > BACKOFF_NS)
@@ -727,7 +731,7 @@ static int uring_poll(struct cio_loop *loop, bool block)
 		if (block && !io_uring_cq_ready(&be->ring) && (!backlog || !to_submit))
 			wait_nr = 1;
 		/* A due timer means no wait at all; a later one bounds it. */
-		if (wait_nr && (wait_ns = cio__timers_wait_ns(loop)) == 0)
+		if (wait_nr && (wait_ns = cio__wait_ns(loop)) == 0)
 			wait_nr = 0;
 		if (!to_submit && !wait_nr)
 			break;
@@ -792,9 +796,8 @@ static void uring_cancel(struct cio_loop *loop, cio_req *req)
 	prep_cancel(sqe, req);
 }
 
-static int uring_wait(struct cio_loop *loop, cio_req *req, uint32_t events)
+static int uring_wait(struct cio_loop *loop, cio_req *req)
 {
-	P(req)->aux = events;
 	return uring_submit(loop, req);
 }
 

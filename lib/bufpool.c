@@ -106,6 +106,19 @@ void cio__bufpool_starve(struct cio_bufpool *pool, cio_req *req)
 	cio__q_push(&pool->starved, req);
 }
 
+/* A starved request is cancelled: it waits no more. */
+void cio__bufpool_unstarve(struct cio_bufpool *pool, cio_req *req)
+{
+	cio__q_remove(&pool->starved, req);
+	P(req)->iflags &= ~CIO__IF_STARVED;
+}
+
+/* A recv_pool request on it has ended. */
+void cio__bufpool_unuse(struct cio_bufpool *pool)
+{
+	pool->users--;
+}
+
 CIO_API void cio_bufpool_put(cio_bufpool *pool, void *buf)
 {
 	struct cio_loop *loop;
@@ -126,16 +139,17 @@ CIO_API void cio_bufpool_put(cio_bufpool *pool, void *buf)
 		loop->ops->bufpool_give(loop, pool, bid);
 	else
 		pool->freel[pool->nfree++] = bid;
-	/* Wake the requests that ran dry. They go back to waiting (for the
-	 * kernel or for readiness), never straight to a callback: this may be
-	 * called from inside one. */
+	/* Wake the requests that ran dry: the core starts them again (to
+	 * the kernel or to wait for readiness); a callback, if any, comes on
+	 * its next drain. */
 	while ((req = cio__q_pop(&pool->starved))) {
+		int ret;
+
 		P(req)->iflags &= ~CIO__IF_STARVED;
-		if (pool->kernel)
-			loop->ops->submit(loop, req);
-		else
-			cio__stream_rearm(req);
+		ret = cio__route(loop, req, CIO__ROUTE_NOFAULT);
+		if (ret < 0)
+			cio__done(req, ret, 0);
 	}
 	if (loop->exported && !loop->running)
-		loop->ops->kick(loop);
+		cio__kick(loop);
 }

@@ -37,8 +37,8 @@ enum {
 	CIO__W_POOL,      /* queued on or running in the thread pool */
 	CIO__W_DONE,      /* result known, on the loop's done list */
 	CIO__W_REMOTE,    /* posted from another thread, or finished by the pool */
-	CIO__W_HELD,      /* CIO_LINK: waits for the request before it */
-	CIO__W_RETRY,     /* CIO_FAULTS: waits in the loop's retry queue */
+	CIO__W_LINKED,    /* CIO_LINK: waits for the request before it */
+	CIO__W_FAULT,     /* CIO_FAULTS: held back in the loop's fault queue */
 };
 
 /* iflags */
@@ -57,38 +57,46 @@ enum {
 #define CIO__IF_TIMEDOUT  (1u << 10) /* its deadline passed: -ECANCELED reads
                                         -ETIMEDOUT; a timer fires -ETIMEDOUT */
 #define CIO__IF_HASNEXT   (1u << 11) /* CIO_LINK: a request waits on this one */
-#define CIO__IF_VECSTEP   (1u << 12) /* CIO_ALL: the rest of one element of a
-                                        vector, run as a plain read/write */
-#define CIO__IF_CONT      (1u << 13) /* CIO_ALL: a continuation step */
-#define CIO__IF_SHORTENED (1u << 14) /* CIO_FAULTS: this step asks for less;
-                                        a.fault.withheld says how much */
-#define CIO__IF_FIRSTRETRY (1u << 15) /* CIO_FAULTS: held back before its
+#define CIO__IF_CONT      (1u << 12) /* CIO_ALL: a continuation step */
+#define CIO__IF_SPL_OUT   (1u << 13) /* stream splice: waits on fd_out, swapped
+                                        into fd for the backend's wait */
+#define CIO__IF_SPL_NB    (1u << 14) /* stream splice: the caller's own
+                                        SPLICE_F_NONBLOCK */
+#define CIO__IF_CONNECT_EAGAIN (1u << 15) /* stream connect: -EAGAIN is its
+                                        result, not a reason to wait */
+#define CIO__IF_HELD_FIRST (1u << 16) /* CIO_FAULTS held it back before its
                                         first start */
+/* Bits 17-31 are free. */
 /* What the core keeps across the steps of one request; the rest is the
  * backends' and the stream engine's, cleared before each step. */
 #define CIO__IF_CORE (CIO__IF_CANCELED | CIO__IF_TIMEDOUT | CIO__IF_HASNEXT | \
-		      CIO__IF_VECSTEP | CIO__IF_CONT)
+		      CIO__IF_CONT)
+
+/* A transfer's own tail (read, write, readv, writev, recv, send,
+ * sendfile): the arguments stay as the caller gave them, and these say
+ * where CIO_ALL has got to and how much a fault lets this step ask for. */
+struct cio__xfer_tail {
+	uint8_t  args[20];
+	uint32_t moved;            /* bytes moved by finished steps; after the
+	                              final callback, before an error */
+	uint32_t limit;            /* CIO_FAULTS short: at most this (0: no cap) */
+};
 
 /* The private part of cio_req: must fit in cio_req.cio__private. */
 struct cio__priv {
 	cio_cb           cb;
 	struct cio_loop *loop;
 	cio_req         *qnext;          /* one FIFO at a time: local, pool, done, remote */
-	uint64_t         done;           /* CIO_ALL: bytes moved by finished steps;
-	                                    after the final callback: before an error */
 	uint32_t         pidx;           /* index in the loop's pending array */
-	uint32_t         tidx;           /* timer heap index + 1; 0: not in it */
-	uint8_t          op;
-	uint8_t          where;
-	uint16_t         iflags;
+	uint32_t         timer_slot;     /* timer heap index + 1; 0: not in it */
 	int32_t          fd;
 	uint32_t         magic;          /* CIO__INFLIGHT while pending */
-	uint32_t         aux;            /* the backend's (slot, events, running) */
+	uint32_t         iflags;
+	uint8_t          op;
+	uint8_t          where;
 	union {
-		/* buf or iov; len or iovcnt. vec/veccnt: CIO_ALL on a vector,
-		 * the elements after the one a VECSTEP finishes. */
-		struct { void *buf; int64_t off; const struct iovec *vec;
-			 uint32_t len, veccnt; } rw;
+		/* buf or iov; len or iovcnt */
+		struct { void *buf; int64_t off; uint32_t len; } rw;
 		struct { int64_t off, len; int32_t mode; } falloc;
 		struct { int64_t len; } trunc;
 		struct { uint32_t flags; } fsync;
@@ -106,18 +114,29 @@ struct cio__priv {
 		struct { int32_t how; } shut;
 		struct { int64_t off_in, off_out; uint32_t len, flags; int32_t fd_out; } spl;
 		struct { int64_t off; uint64_t len; int32_t in_fd; } sf;
-		/* Beside rw (not in a VECSTEP), msg and sf: their last word
-		 * is free. */
-		struct { uint8_t pad[28]; uint32_t withheld; } fault;
+		struct cio__xfer_tail x;
 	} a;
 };
-_Static_assert(offsetof(struct cio__priv, a.fault.withheld) >=
-	       offsetof(struct cio__priv, a.msg.flags) + sizeof(int32_t) &&
-	       offsetof(struct cio__priv, a.fault.withheld) >=
-	       offsetof(struct cio__priv, a.sf.in_fd) + sizeof(int32_t) &&
-	       offsetof(struct cio__priv, a.fault.withheld) >=
-	       offsetof(struct cio__priv, a.rw.len) + sizeof(uint32_t),
-	       "a.fault.withheld overlaps a length it restores");
+_Static_assert(offsetof(struct cio__priv, a.rw.len) + sizeof(uint32_t) <=
+	       offsetof(struct cio__priv, a.x.moved) &&
+	       offsetof(struct cio__priv, a.msg.flags) + sizeof(int32_t) <=
+	       offsetof(struct cio__priv, a.x.moved) &&
+	       offsetof(struct cio__priv, a.sf.in_fd) + sizeof(int32_t) <=
+	       offsetof(struct cio__priv, a.x.moved),
+	       "a transfer's arguments overlap its tail");
+/* Room to grow, as the core's redraw promised: 8 bytes, and 15 flag bits. */
+_Static_assert(sizeof(struct cio__priv) + 8 <= 88, "cio__priv has no room left");
+
+/* The part of a transfer one step moves (cio__step): past what CIO_ALL's
+ * earlier steps moved, within a fault's cap. A vector whose first element
+ * is part done runs that element's rest as a plain transfer. */
+struct cio__step {
+	void     *buf;       /* bytes, or with vec the iovec array */
+	uint64_t  len;       /* bytes, or with vec the element count */
+	int64_t   off;       /* -1: the file position */
+	bool      vec;
+};
+void cio__step(const cio_req *req, struct cio__step *st);
 
 _Static_assert(CIO_OP__COUNT <= 64, "loop->traced is a 64-bit mask");
 _Static_assert(sizeof(struct cio__priv) <= sizeof(((cio_req *)0)->cio__private),
@@ -199,9 +218,9 @@ struct cio__backend_ops {
 	 * through wait()). */
 	void (*cancel)(struct cio_loop *loop, cio_req *req);
 	/* Stream engine: call cio__stream_ready(req, revents) once fd is
-	 * ready for events (or with -errno). 0, or -errno if fd cannot be
+	 * ready for cio__stream_events(req) (or with -errno). 0, or -errno if fd cannot be
 	 * waited for (e.g. -EPERM for a regular file with epoll). */
-	int  (*wait)(struct cio_loop *loop, cio_req *req, uint32_t events);
+	int  (*wait)(struct cio_loop *loop, cio_req *req);
 	/* Provided buffers that the backend hands to the kernel itself
 	 * (recv_pool native); NULL when the core's free list serves. */
 	int  (*bufpool_init)(struct cio_loop *loop, struct cio_bufpool *pool);
@@ -248,7 +267,12 @@ struct cio__faults {             /* CIO_FAULTS, see faults.c */
 	uint64_t rng;
 	bool     on;
 };
-enum { CIO__FAULT_NONE, CIO__FAULT_EIO, CIO__FAULT_RETRY };
+/* What cio__fault() decides for a request about to start. */
+enum { CIO__FAULT_NONE, CIO__FAULT_EIO, CIO__FAULT_HOLD, CIO__FAULT_SHORT };
+struct cio__hold {               /* a request CIO_FAULTS holds back */
+	cio_req  *req;
+	uint64_t  due;               /* CLOCK_MONOTONIC ns */
+};
 struct cio__more {               /* a multishot delivery waiting to be run */
 	cio_req  *req;
 	int64_t   res;
@@ -280,7 +304,7 @@ struct cio__ep {
 int  cio__ep_init(struct cio_loop *loop, struct cio__ep *ep);
 void cio__ep_fini(struct cio__ep *ep);
 int  cio__ep_add(struct cio__ep *ep, int fd, uint64_t tag);
-int  cio__ep_wait(struct cio_loop *loop, cio_req *req, uint32_t events);
+int  cio__ep_wait(struct cio_loop *loop, cio_req *req);
 void cio__ep_cancel(struct cio_loop *loop, cio_req *req);
 int  cio__ep_poll(struct cio_loop *loop, bool block);
 void cio__ep_kick(struct cio_loop *loop);
@@ -318,9 +342,10 @@ struct cio_loop {
 	atomic_uint_fast64_t posts;         /* cio_post calls accepted, ever */
 	uint16_t             next_bgid;     /* next provided-buffer group id */
 
-	/* faults.c */
+	/* CIO_FAULTS: its settings (faults.c), what it holds back (submit.c) */
 	struct cio__faults faults;
-	struct cio__reqq retryq;           /* transient faults, delays */
+	struct cio__hold *holds;
+	uint32_t         nholds, holdcap;
 
 	/* buffers.c: registered buffers, sorted by base */
 	struct cio__regbuf *regbufs;
@@ -330,7 +355,7 @@ struct cio_loop {
 	unsigned         debug;            /* CIO_DEBUG level */
 	uint64_t         traced;           /* ops whose fallback was traced */
 
-	/* direct.c: what this loop learned of fds' O_DIRECT flags */
+	/* fdinfo.c: what this loop learned of fds' O_DIRECT flags */
 	struct cio__fdinfo *fdinfo;
 	unsigned         nfdinfo;
 
@@ -356,13 +381,8 @@ struct cio_bufpool {
 int  cio__bufpool_take(struct cio_bufpool *pool);          /* id or -ENOBUFS */
 void cio__bufpool_lend(struct cio_bufpool *pool, cio_req *req, unsigned bid);
 void cio__bufpool_starve(struct cio_bufpool *pool, cio_req *req);
-
-/* Splice requests the stream engine runs keep two bits of their own beside
- * the caller's SPLICE_F_* flags (the engine refuses any other caller bit,
- * as splice(2) does); cio__exec passes CIO__SPL_FLAGS on. */
-#define CIO__SPL_WAIT_OUT (1u << 31)  /* waits on fd_out: fd and fd_out swapped */
-#define CIO__SPL_USER_NB  (1u << 30)  /* the caller gave SPLICE_F_NONBLOCK */
-#define CIO__SPL_FLAGS    (~(CIO__SPL_WAIT_OUT | CIO__SPL_USER_NB))
+void cio__bufpool_unstarve(struct cio_bufpool *pool, cio_req *req); /* cancel */
+void cio__bufpool_unuse(struct cio_bufpool *pool);   /* a recv_pool ended */
 
 /* stream.c: the stream engine (try first, then wait for readiness) */
 int  cio__stream_submit(struct cio_loop *loop, cio_req *req);
@@ -373,7 +393,7 @@ const char *cio__stream_path(const struct cio_loop *loop, int op, int fd);
 bool cio__is_stream_op(int op);   /* one the stream engine can run */
 uint32_t cio__stream_events(const cio_req *req);  /* what it waits for */
 
-/* direct.c: offsets on streams and O_DIRECT alignment, checked the same
+/* fdinfo.c: offsets on streams and O_DIRECT alignment, checked the same
  * way on every backend: 0, -ESPIPE or -EINVAL */
 int  cio__check_rw(struct cio_loop *loop, int op, int fd, const void *buf,
 		   uint64_t len, int64_t off);
@@ -385,20 +405,36 @@ bool cio__fd_set_no_zc(struct cio_loop *loop, int fd);
 void cio__fd_set_recv_waits(struct cio_loop *loop, int fd, bool waits);
 void cio__fd_free(struct cio_loop *loop);
 
-/* faults.c: CIO_FAULTS */
+/* faults.c: CIO_FAULTS, read from the environment; a decision per start:
+ * CIO__FAULT_HOLD with *arg microseconds, CIO__FAULT_SHORT with *arg
+ * bytes for this step. The core acts on it. */
 void cio__faults_init(struct cio_loop *loop);
-int  cio__fault(struct cio_loop *loop, cio_req *req);   /* CIO__FAULT_* */
-void cio__fault_restore(cio_req *req);
-void cio__faults_run(struct cio_loop *loop);
-uint64_t cio__faults_wait_ns(const struct cio_loop *loop);
-void cio__route_again(struct cio_loop *loop, cio_req *req);   /* loop.c */
+int  cio__fault(struct cio__faults *f, const cio_req *req, uint32_t *arg);
 
 /* buffers.c */
 int  cio__fixed_index(const struct cio_loop *loop, const void *buf, uint64_t len);
 void cio__buffers_free(struct cio_loop *loop);
 
-/* core */
+/* The core: loop.c, submit.c, complete.c, chain.c, cancel.c. */
+#define CIO__ROUTE_FIRST   1u   /* a request's start, not a CIO_ALL step */
+#define CIO__ROUTE_NOFAULT 2u   /* CIO_FAULTS held it back already */
 int  cio__submit(struct cio_loop *loop, cio_req *req, int op, int fd, cio_cb cb);
+int  cio__route(struct cio_loop *loop, cio_req *req, unsigned how);
+int  cio__to_pool(struct cio_loop *loop, cio_req *req);
+void cio__untrack(struct cio_loop *loop, cio_req *req);
+bool cio__unhold(struct cio_loop *loop, cio_req *req);
+void cio__holds_run(struct cio_loop *loop);
+uint64_t cio__holds_wait_ns(const struct cio_loop *loop);
+int  cio__link(struct cio_loop *loop, cio_req *pred, cio_req *req);
+void cio__unlink(struct cio_loop *loop, cio_req *req);
+bool cio__finish_step(struct cio_loop *loop, cio_req *req, int64_t *res);
+void cio__cancel_one(struct cio_loop *loop, cio_req *req);
+int  cio__cancel_fd_users(struct cio_loop *loop, int fd, const cio_req *except);
+unsigned cio__expire(struct cio_loop *loop);
+unsigned cio__drain(struct cio_loop *loop);
+void cio__kick(struct cio_loop *loop);
+/* How long a backend may wait: the earliest timer or held request. */
+uint64_t cio__wait_ns(const struct cio_loop *loop);
 /* A result: final, or with CIO_F_MORE a multishot delivery. The callback
  * runs on the core's next drain, never from inside this call. */
 void cio__done(cio_req *req, int64_t res, uint32_t flags);
@@ -426,12 +462,13 @@ int64_t cio__exec(cio_req *req);      /* run a request's system call here */
 int  cio__timers_add(struct cio_loop *loop, cio_req *req, uint64_t deadline);
 void cio__timers_del(struct cio_loop *loop, cio_req *req);
 uint64_t cio__timers_wait_ns(const struct cio_loop *loop); /* UINT64_MAX: none */
-unsigned cio__timers_expire(struct cio_loop *loop);   /* run what is due */
+/* The next request whose deadline is at or before now, out of the heap;
+ * NULL when none. What that means is the core's (cancel.c). */
+cio_req *cio__timers_due(struct cio_loop *loop, uint64_t now);
 int  cio__timers_export(struct cio_loop *loop);  /* make loop->tfd */
-void cio__timers_sync_fd(struct cio_loop *loop); /* arm tfd for the earliest */
+/* Arm tfd for the earliest deadline, or for also (absolute) if earlier. */
+void cio__timers_sync_fd(struct cio_loop *loop, uint64_t also);
 void cio__timers_fd_fired(struct cio_loop *loop);
 void cio__timers_free(struct cio_loop *loop);
-/* loop.c: a request's deadline passed: cancel it, -ETIMEDOUT. */
-void cio__deadline_expired(struct cio_loop *loop, cio_req *req);
 
 #endif /* CIO_INTERNAL_H */

@@ -106,8 +106,9 @@ static int arm(struct cio__ep *be, int fd, struct cio__fdwait *w, uint32_t want)
 	return 0;
 }
 
-int cio__ep_wait(struct cio_loop *loop, cio_req *req, uint32_t events)
+int cio__ep_wait(struct cio_loop *loop, cio_req *req)
 {
+	uint32_t events = cio__stream_events(req);
 	struct cio__ep *be = BE(loop);
 	int fd = P(req)->fd;
 	struct cio__fdwait *w;
@@ -144,7 +145,6 @@ int cio__ep_wait(struct cio_loop *loop, cio_req *req, uint32_t events)
 	}
 	if (ret < 0)
 		return ret;
-	P(req)->aux = events;
 	w->want |= events;
 	cio__q_push(&w->q, req);
 	return 0;
@@ -163,7 +163,7 @@ static void fd_ready(struct cio_loop *loop, struct cio__ep *be, int fd,
 	w->want = 0;
 	w->armed = 0;
 	while ((req = cio__q_pop(&batch))) {
-		uint32_t want = P(req)->aux;
+		uint32_t want = cio__stream_events(req);
 
 		if (revents & (want | EPOLLERR | EPOLLHUP)) {
 			/* May wait again, on this fd or another (and so move
@@ -174,7 +174,7 @@ static void fd_ready(struct cio_loop *loop, struct cio__ep *be, int fd,
 		}
 	}
 	while ((req = cio__q_pop(&keep))) {
-		if (cio__ep_wait(loop, req, P(req)->aux) < 0) {
+		if (cio__ep_wait(loop, req) < 0) {
 			P(req)->iflags &= ~CIO__IF_WAITING;
 			cio__done(req, -EBADF, 0);
 		}
@@ -203,7 +203,7 @@ void cio__ep_cancel(struct cio_loop *loop, cio_req *req)
 	cio__done(req, -ECANCELED, 0);
 	w->want = 0;
 	for (cio_req *r = w->q.head; r; r = P(r)->qnext)
-		w->want |= P(r)->aux;
+		w->want |= cio__stream_events(r);
 	if (!w->q.head && w->reg) {
 		/* Nobody waits: forget the fd, so the caller may close it. */
 		epoll_ctl(be->epfd, EPOLL_CTL_DEL, p->fd, NULL);
@@ -215,7 +215,7 @@ void cio__ep_cancel(struct cio_loop *loop, cio_req *req)
 static int wait_events(struct cio_loop *loop, struct cio__ep *be,
 		       struct epoll_event *evs, bool block)
 {
-	uint64_t wait_ns = block ? cio__timers_wait_ns(loop) : 0;
+	uint64_t wait_ns = block ? cio__wait_ns(loop) : 0;
 	bool forever = wait_ns == UINT64_MAX;
 	int n;
 

@@ -106,142 +106,43 @@ static bool eio_op(int op)
 	return cio__op_has(op, OPF_XFER | OPF_WHOLE) || op == CIO_OP_FSYNC;
 }
 
-/* The length field a short fault may cut, or NULL. */
-static uint64_t cut(struct cio__faults *f, cio_req *req)
+/* What a short fault lets this step ask for: 1 to len - 1 bytes of the
+ * step's len; 0 where it cannot cut (a vector, a step of 0 or 1 byte). */
+static uint32_t cut(struct cio__faults *f, const cio_req *req)
 {
-	struct cio__priv *p = P(req);
-	uint64_t len, keep;
+	struct cio__step st;
 
-	switch (p->op) {
+	switch (P((cio_req *)req)->op) {
 	case CIO_OP_READ:
 	case CIO_OP_WRITE:
-		if (p->iflags & CIO__IF_VECSTEP)
-			return 0;   /* veccnt is in use */
-		len = p->a.rw.len;
-		break;
 	case CIO_OP_RECV:
 	case CIO_OP_SEND:
-		len = p->a.msg.len;
-		break;
 	case CIO_OP_SENDFILE:
-		len = p->a.sf.len;
 		break;
 	default:
 		return 0;
 	}
-	if (len < 2)
+	cio__step(req, &st);
+	if (st.vec || st.len < 2)
 		return 0;
-	keep = 1 + rnd(f) % (len - 1);
-	switch (p->op) {
-	case CIO_OP_READ:
-	case CIO_OP_WRITE:
-		p->a.rw.len = (uint32_t)keep;
-		break;
-	case CIO_OP_RECV:
-	case CIO_OP_SEND:
-		p->a.msg.len = keep;
-		break;
-	default:
-		p->a.sf.len = keep;
-		break;
-	}
-	return len - keep;
+	return (uint32_t)(1 + rnd(f) % (st.len - 1));
 }
 
-int cio__fault(struct cio_loop *loop, cio_req *req)
+int cio__fault(struct cio__faults *f, const cio_req *req, uint32_t *arg)
 {
-	struct cio__faults *f = &loop->faults;
-	struct cio__priv *p = P(req);
-	uint64_t withheld;
+	int op = P((cio_req *)req)->op;
 
-	if (p->op == CIO_OP_TIMER || (p->iflags & CIO__IF_SHORTENED))
+	if (op == CIO_OP_TIMER)
 		return CIO__FAULT_NONE;
-	if (eio_op(p->op) && hit(f, f->eio)) {
-		loop->stats.faults++;
+	if (eio_op(op) && hit(f, f->eio))
 		return CIO__FAULT_EIO;
-	}
 	if (hit(f, f->eagain) || hit(f, f->delay)) {
-		uint32_t us = 0;
-
+		*arg = 0;
 		if (f->delay_max)
-			us = f->delay_min + (uint32_t)(rnd(f) % (f->delay_max - f->delay_min + 1));
-		loop->stats.faults++;
-		p->aux = (uint32_t)(cio__now_ns() / 1000u) + us;
-		return CIO__FAULT_RETRY;
+			*arg = f->delay_min + (uint32_t)(rnd(f) % (f->delay_max - f->delay_min + 1));
+		return CIO__FAULT_HOLD;
 	}
-	if (hit(f, f->shrt) && (withheld = cut(f, req)) != 0) {
-		loop->stats.faults++;
-		p->a.fault.withheld = (uint32_t)withheld;
-		p->iflags |= CIO__IF_SHORTENED;
-	}
+	if (hit(f, f->shrt) && (*arg = cut(f, req)) != 0)
+		return CIO__FAULT_SHORT;
 	return CIO__FAULT_NONE;
-}
-
-/* The length a short fault cut off, given back before CIO_ALL or a chain
- * looks at what remains. */
-void cio__fault_restore(cio_req *req)
-{
-	struct cio__priv *p = P(req);
-	uint32_t w = p->a.fault.withheld;
-
-	p->iflags &= ~CIO__IF_SHORTENED;
-	p->a.fault.withheld = 0;
-	switch (p->op) {
-	case CIO_OP_READ:
-	case CIO_OP_WRITE:
-		p->a.rw.len += w;
-		break;
-	case CIO_OP_RECV:
-	case CIO_OP_SEND:
-		p->a.msg.len += w;
-		break;
-	case CIO_OP_SENDFILE:
-		p->a.sf.len += w;
-		break;
-	}
-}
-
-static bool due(uint32_t ready_us, uint32_t now_us)
-{
-	return (int32_t)(now_us - ready_us) >= 0;
-}
-
-/* Start the requests whose retry or delay is due. */
-void cio__faults_run(struct cio_loop *loop)
-{
-	struct cio__reqq keep = { 0 }, batch = loop->retryq;
-	uint32_t now = (uint32_t)(cio__now_ns() / 1000u);
-	cio_req *req;
-
-	loop->retryq.head = loop->retryq.tail = NULL;
-	while ((req = cio__q_pop(&batch))) {
-		if (!due(P(req)->aux, now))
-			cio__q_push(&keep, req);
-		else
-			cio__route_again(loop, req);
-	}
-	/* Put the rest back ahead of anything the routes just queued. */
-	if (keep.head) {
-		if (loop->retryq.head)
-			P(keep.tail)->qnext = loop->retryq.head;
-		else
-			loop->retryq.tail = keep.tail;
-		loop->retryq.head = keep.head;
-	}
-}
-
-uint64_t cio__faults_wait_ns(const struct cio_loop *loop)
-{
-	uint32_t now = (uint32_t)(cio__now_ns() / 1000u);
-	uint64_t best = UINT64_MAX;
-
-	for (cio_req *r = loop->retryq.head; r; r = P(r)->qnext) {
-		int32_t d = (int32_t)(P(r)->aux - now);
-
-		if (d <= 0)
-			return 0;
-		if ((uint64_t)d * 1000u < best)
-			best = (uint64_t)d * 1000u;
-	}
-	return best;
 }

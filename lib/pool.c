@@ -124,6 +124,30 @@ static int64_t neg_errno(ssize_t ret)
 	return ret < 0 ? -(int64_t)errno : (int64_t)ret;
 }
 
+/* A read or write, as this step of it asks (see cio__step). */
+static int64_t exec_rw(cio_req *req)
+{
+	struct cio__priv *p = P(req);
+	bool rd = p->op == CIO_OP_READ || p->op == CIO_OP_READV;
+	struct cio__step st;
+	int fd = p->fd;
+
+	cio__step(req, &st);
+	if (st.vec) {
+		const struct iovec *iov = st.buf;
+
+		if (st.off < 0)
+			return neg_errno(rd ? readv(fd, iov, (int)st.len) :
+					 writev(fd, iov, (int)st.len));
+		return neg_errno(rd ? preadv(fd, iov, (int)st.len, st.off) :
+				 pwritev(fd, iov, (int)st.len, st.off));
+	}
+	if (st.off < 0)
+		return neg_errno(rd ? read(fd, st.buf, st.len) : write(fd, st.buf, st.len));
+	return neg_errno(rd ? pread(fd, st.buf, st.len, st.off) :
+			 pwrite(fd, st.buf, st.len, st.off));
+}
+
 /* Run one request's system call on the calling thread. The same calls as
  * io_uring makes, so results and errnos match the ring backend. */
 int64_t cio__exec(cio_req *req)
@@ -135,21 +159,10 @@ int64_t cio__exec(cio_req *req)
 	case CIO_OP_NOP:
 		return 0;
 	case CIO_OP_READ:
-		return neg_errno(p->a.rw.off < 0 ?
-				 read(fd, p->a.rw.buf, p->a.rw.len) :
-				 pread(fd, p->a.rw.buf, p->a.rw.len, p->a.rw.off));
-	case CIO_OP_WRITE:
-		return neg_errno(p->a.rw.off < 0 ?
-				 write(fd, p->a.rw.buf, p->a.rw.len) :
-				 pwrite(fd, p->a.rw.buf, p->a.rw.len, p->a.rw.off));
 	case CIO_OP_READV:
-		return neg_errno(p->a.rw.off < 0 ?
-				 readv(fd, p->a.rw.buf, (int)p->a.rw.len) :
-				 preadv(fd, p->a.rw.buf, (int)p->a.rw.len, p->a.rw.off));
+	case CIO_OP_WRITE:
 	case CIO_OP_WRITEV:
-		return neg_errno(p->a.rw.off < 0 ?
-				 writev(fd, p->a.rw.buf, (int)p->a.rw.len) :
-				 pwritev(fd, p->a.rw.buf, (int)p->a.rw.len, p->a.rw.off));
+		return exec_rw(req);
 	case CIO_OP_FSYNC:
 		return neg_errno(p->a.fsync.flags & CIO_FSYNC_DATA ?
 				 fdatasync(fd) : fsync(fd));
@@ -187,9 +200,14 @@ int64_t cio__exec(cio_req *req)
 		 * waiting (see try_connect). */
 		return neg_errno(connect(fd, p->a.conn.addr, p->a.conn.addrlen));
 	case CIO_OP_RECV:
-		return neg_errno(recv(fd, p->a.msg.buf, p->a.msg.len, p->a.msg.flags));
-	case CIO_OP_SEND:
-		return neg_errno(send(fd, p->a.msg.buf, p->a.msg.len, p->a.msg.flags));
+	case CIO_OP_SEND: {
+		struct cio__step st;
+
+		cio__step(req, &st);
+		return neg_errno(p->op == CIO_OP_RECV ?
+				 recv(fd, st.buf, st.len, p->a.msg.flags) :
+				 send(fd, st.buf, st.len, p->a.msg.flags));
+	}
 	case CIO_OP_RECVMSG:
 		return neg_errno(recvmsg(fd, p->a.msg.buf, p->a.msg.flags));
 	case CIO_OP_SENDMSG:
@@ -201,13 +219,16 @@ int64_t cio__exec(cio_req *req)
 
 		return neg_errno(splice(fd, in < 0 ? NULL : &in, p->a.spl.fd_out,
 					out < 0 ? NULL : &out, p->a.spl.len,
-					p->a.spl.flags & CIO__SPL_FLAGS));
+					p->a.spl.flags));
 	}
 	case CIO_OP_SENDFILE: {
-		off_t off = p->a.sf.off;
+		struct cio__step st;
+		off_t off;
 
+		cio__step(req, &st);
+		off = st.off;
 		return neg_errno(sendfile(fd, p->a.sf.in_fd, off < 0 ? NULL : &off,
-					  p->a.sf.len));
+					  st.len));
 	}
 	default:
 		return -EOPNOTSUPP;
@@ -243,8 +264,7 @@ static void *worker(void *arg)
 		}
 		req = cio__q_pop(&pool.queue);
 		pool.queued--;
-		/* Running now: cio__pool_cancel can no longer take it back. */
-		P(req)->aux = 1;
+		/* Off the queue: cio__pool_cancel can no longer take it back. */
 		pthread_mutex_unlock(&pool.lock);
 
 		req->res = cio__exec(req);
@@ -282,7 +302,6 @@ int cio__pool_submit(struct cio_loop *loop, cio_req *req)
 
 	(void)loop;
 	pthread_once(&pool.once, pool_setup);
-	P(req)->aux = 0;
 	pthread_mutex_lock(&pool.lock);
 	cio__q_push(&pool.queue, req);
 	pool.queued++;
@@ -308,7 +327,8 @@ bool cio__pool_cancel(cio_req *req)
 	bool removed = false;
 
 	pthread_mutex_lock(&pool.lock);
-	if (!P(req)->aux && cio__q_remove(&pool.queue, req)) {
+	/* Only from the queue: one a worker took runs to its end. */
+	if (cio__q_remove(&pool.queue, req)) {
 		pool.queued--;
 		removed = true;
 	}

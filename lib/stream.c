@@ -61,7 +61,7 @@ uint32_t cio__stream_events(const cio_req *req)
 	if (p->op == CIO_OP_POLL)
 		return p->a.poll.events;
 	if (p->op == CIO_OP_SPLICE)
-		return (p->a.spl.flags & CIO__SPL_WAIT_OUT) ? POLLOUT : POLLIN;
+		return (p->iflags & CIO__IF_SPL_OUT) ? POLLOUT : POLLIN;
 	return cio__op_has(p->op, OPF_OUT) ? POLLOUT : POLLIN;
 }
 
@@ -73,16 +73,12 @@ static bool receives(int op)
 /* What a receive asked for, to tell a full buffer (0: unknown). */
 static uint64_t wanted(const cio_req *req)
 {
-	const struct cio__priv *p = P((cio_req *)req);
+	struct cio__step st;
 
-	switch (p->op) {
-	case CIO_OP_RECV:
-		return p->a.msg.len;
-	case CIO_OP_READ:
-		return p->a.rw.len;
-	default:
+	if (P((cio_req *)req)->op != CIO_OP_RECV && P((cio_req *)req)->op != CIO_OP_READ)
 		return 0;
-	}
+	cio__step(req, &st);
+	return st.len;
 }
 
 /* A read(2) of 0 bytes answers 0 at once on every stream (a socket's
@@ -90,34 +86,25 @@ static uint64_t wanted(const cio_req *req)
  * wait for a byte: recv(2) of 0 waits, and cio_recv keeps that. */
 static bool reads_nothing(const cio_req *req)
 {
-	const struct cio__priv *p = P((cio_req *)req);
+	int op = P((cio_req *)req)->op;
+	struct cio__step st;
 
-	if (p->op == CIO_OP_READ)
-		return !p->a.rw.len;
-	if (p->op == CIO_OP_READV) {
-		const struct iovec *iov = p->a.rw.buf;
-
-		for (uint64_t i = 0; i < p->a.rw.len; i++)   /* len: the count */
-			if (iov[i].iov_len)
-				return false;
-		return true;
-	}
-	return false;
+	if (op != CIO_OP_READ && op != CIO_OP_READV)
+		return false;
+	cio__step(req, &st);
+	if (!st.vec)
+		return !st.len;
+	for (uint64_t i = 0; i < st.len; i++)   /* len: the count */
+		if (((const struct iovec *)st.buf)[i].iov_len)
+			return false;
+	return true;
 }
 
-static int to_pool(struct cio_loop *loop, cio_req *req)
+/* try_op's -EAGAIN means "wait for readiness", but for a connect that
+ * marked it so, which is its result. */
+static inline bool must_wait(const cio_req *req, int64_t r)
 {
-	P(req)->where = CIO__W_POOL;
-	loop->stats.pool_jobs++;
-	return cio__pool_submit(loop, req);
-}
-
-/* A final -EAGAIN (try_op's -EAGAIN means "wait"). */
-#define CONNECT_EAGAIN (-(int64_t)EAGAIN - 100000)
-
-static inline int64_t final_result(int64_t r)
-{
-	return r == CONNECT_EAGAIN ? -EAGAIN : r;
+	return r == -EAGAIN && !(P((cio_req *)req)->iflags & CIO__IF_CONNECT_EAGAIN);
 }
 
 /* Non-blocking connect on any socket: a blocking one is switched to
@@ -151,8 +138,10 @@ static int64_t try_connect(cio_req *req)
 		/* Nothing started: a UNIX socket whose listener's backlog is
 		 * full. connect(2) on a blocking socket waits for room, which
 		 * no readiness says; on a non-blocking one it fails so. */
-		if (fl & O_NONBLOCK)
-			return CONNECT_EAGAIN;
+		if (fl & O_NONBLOCK) {
+			p->iflags |= CIO__IF_CONNECT_EAGAIN;
+			return -EAGAIN;
+		}
 		p->iflags |= CIO__IF_BLOCKFD;   /* a blocking connect, pooled */
 		return -EAGAIN;
 	}
@@ -162,22 +151,28 @@ static int64_t try_connect(cio_req *req)
 static int64_t try_rw(cio_req *req)
 {
 	struct cio__priv *p = P(req);
-	struct iovec one = { p->a.rw.buf, p->a.rw.len }, *iov = &one;
+	bool rx = cio__op_has(p->op, OPF_RX);
+	struct cio__step st;
+	struct iovec one, *iov = &one;
 	int cnt = 1;
 	int64_t r;
 
-	if (p->op == CIO_OP_READV || p->op == CIO_OP_WRITEV) {
-		iov = p->a.rw.buf;
-		cnt = (int)p->a.rw.len;
+	cio__step(req, &st);
+	if (st.vec) {
+		iov = st.buf;
+		cnt = (int)st.len;
+	} else {
+		one.iov_base = st.buf;
+		one.iov_len = st.len;
 	}
 	if (p->iflags & CIO__IF_SOCK) {
 		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)cnt };
 
-		if (p->op == CIO_OP_READ || p->op == CIO_OP_READV)
+		if (rx)
 			return neg(recvmsg(p->fd, &mh, MSG_DONTWAIT));
 		return neg(sendmsg(p->fd, &mh, MSG_DONTWAIT));
 	}
-	if (p->op == CIO_OP_READ || p->op == CIO_OP_READV)
+	if (rx)
 		r = neg(preadv2(p->fd, iov, cnt, -1, RWF_NOWAIT));
 	else
 		r = neg(pwritev2(p->fd, iov, cnt, -1, RWF_NOWAIT));
@@ -203,7 +198,7 @@ static atomic_bool no_cachestat;
  * is non-blocking (its own flag: sendfile has no per-call MSG_DONTWAIT;
  * read fresh each time, since the caller may change it) and every page of
  * the range is in the page cache, so no disk read can stall us. */
-static bool sendfile_cannot_block(const struct cio__priv *p)
+static bool sendfile_cannot_block(const struct cio__priv *p, const struct cio__step *st)
 {
 	struct cachestat_range_v1 range;
 	struct cachestat_v1 cs;
@@ -211,14 +206,14 @@ static bool sendfile_cannot_block(const struct cio__priv *p)
 	unsigned page_shift;
 	int fl;
 
-	if (p->a.sf.off < 0 || !p->a.sf.len ||
+	if (st->off < 0 || !st->len ||
 	    atomic_load_explicit(&no_cachestat, memory_order_relaxed))
 		return false;
 	fl = fcntl(p->fd, F_GETFL);
 	if (fl < 0 || !(fl & O_NONBLOCK))
 		return false;
-	range.off = (uint64_t)p->a.sf.off;
-	range.len = p->a.sf.len;
+	range.off = (uint64_t)st->off;
+	range.len = st->len;
 	if (syscall(__NR_cachestat, p->a.sf.in_fd, &range, &cs, 0) < 0) {
 		/* Not this kernel, or a seccomp policy says no: stop asking. */
 		if (errno == ENOSYS || errno == EPERM)
@@ -234,14 +229,17 @@ static bool sendfile_cannot_block(const struct cio__priv *p)
 static int64_t try_sendfile(cio_req *req)
 {
 	struct cio__priv *p = P(req);
-	off_t off = p->a.sf.off;
+	struct cio__step st;
+	off_t off;
 
-	if (!sendfile_cannot_block(p)) {
+	cio__step(req, &st);
+	if (!sendfile_cannot_block(p, &st)) {
 		/* Wait for room, then run it on the pool. */
 		p->iflags |= CIO__IF_BLOCKFD;
 		return -EAGAIN;
 	}
-	return neg(sendfile(p->fd, p->a.sf.in_fd, &off, p->a.sf.len));
+	off = st.off;
+	return neg(sendfile(p->fd, p->a.sf.in_fd, &off, st.len));
 }
 
 /* One non-blocking attempt: the result, or -EAGAIN to wait. */
@@ -256,11 +254,14 @@ static int64_t try_op(cio_req *req)
 	case CIO_OP_WRITEV:
 		return try_rw(req);
 	case CIO_OP_RECV:
-		return neg(recv(p->fd, p->a.msg.buf, p->a.msg.len,
-				p->a.msg.flags | MSG_DONTWAIT));
-	case CIO_OP_SEND:
-		return neg(send(p->fd, p->a.msg.buf, p->a.msg.len,
-				p->a.msg.flags | MSG_DONTWAIT));
+	case CIO_OP_SEND: {
+		struct cio__step st;
+
+		cio__step(req, &st);
+		if (p->op == CIO_OP_RECV)
+			return neg(recv(p->fd, st.buf, st.len, p->a.msg.flags | MSG_DONTWAIT));
+		return neg(send(p->fd, st.buf, st.len, p->a.msg.flags | MSG_DONTWAIT));
+	}
 	case CIO_OP_RECVMSG:
 		return neg(recvmsg(p->fd, p->a.msg.buf, p->a.msg.flags | MSG_DONTWAIT));
 	case CIO_OP_SENDMSG:
@@ -296,7 +297,7 @@ static void splice_swap(struct cio__priv *p)
 
 	p->fd = p->a.spl.fd_out;
 	p->a.spl.fd_out = fd;
-	p->a.spl.flags ^= CIO__SPL_WAIT_OUT;
+	p->iflags ^= CIO__IF_SPL_OUT;
 }
 
 static bool nonblocking(int fd)
@@ -319,7 +320,7 @@ static int splice_pick_end(cio_req *req)
 	};
 	bool out;
 
-	if ((p->a.spl.flags & CIO__SPL_USER_NB) || nonblocking(p->fd) ||
+	if ((p->iflags & CIO__IF_SPL_NB) || nonblocking(p->fd) ||
 	    nonblocking(p->a.spl.fd_out))
 		return -EAGAIN;
 	if (poll(pfd, 2, 0) < 0)
@@ -364,7 +365,7 @@ static bool splice_waits(cio_req *req)
 	    !(pout || (sout && (fout & O_NONBLOCK))))
 		p->iflags |= CIO__IF_BLOCKFD;
 	if (p->a.spl.flags & SPLICE_F_NONBLOCK)
-		p->a.spl.flags |= CIO__SPL_USER_NB;
+		p->iflags |= CIO__IF_SPL_NB;
 	p->a.spl.flags |= SPLICE_F_NONBLOCK;
 	return true;
 }
@@ -390,7 +391,7 @@ void cio__stream_rearm(cio_req *req)
 		}
 	}
 	p->iflags |= CIO__IF_WAITING;
-	ret = loop->ops->wait(loop, req, cio__stream_events(req));
+	ret = loop->ops->wait(loop, req);
 	if (ret == 0)
 		return;
 	p->iflags &= ~CIO__IF_WAITING;
@@ -404,7 +405,7 @@ void cio__stream_rearm(cio_req *req)
 			ret = -ENOTSOCK;
 		} else {
 			p->iflags |= CIO__IF_STREAMJOB;
-			ret = to_pool(loop, req);
+			ret = cio__to_pool(loop, req);
 			if (ret == 0)
 				return;
 		}
@@ -434,11 +435,11 @@ int cio__stream_submit(struct cio_loop *loop, cio_req *req)
 		break;
 	case CIO_OP_SPLICE:
 		if (!splice_waits(req))
-			return to_pool(loop, req);
+			return cio__to_pool(loop, req);
 		/* A caller's SPLICE_F_NONBLOCK with a file end: once, now. */
 		if ((p->iflags & CIO__IF_BLOCKFD) &&
-		    (p->a.spl.flags & CIO__SPL_USER_NB))
-			return to_pool(loop, req);
+		    (p->iflags & CIO__IF_SPL_NB))
+			return cio__to_pool(loop, req);
 		break;
 	case CIO_OP_SENDFILE:
 		/* Here and now when that cannot block (see try_sendfile),
@@ -490,8 +491,8 @@ int cio__stream_submit(struct cio_loop *loop, cio_req *req)
 		r = try_op(req);
 		if (rx)
 			cio__fd_set_recv_waits(loop, p->fd, r == -EAGAIN);
-		if (r != -EAGAIN) {
-			cio__done(req, final_result(r), 0);
+		if (!must_wait(req, r)) {
+			cio__done(req, r, 0);
 			return 0;
 		}
 	}
@@ -565,7 +566,7 @@ void cio__stream_ready(cio_req *req, int32_t revents)
 	int64_t r;
 
 	p->iflags &= ~CIO__IF_WAITING;
-	if (p->op == CIO_OP_SPLICE && (p->a.spl.flags & CIO__SPL_WAIT_OUT))
+	if (p->op == CIO_OP_SPLICE && (p->iflags & CIO__IF_SPL_OUT))
 		splice_swap(p);
 	if (revents < 0) {
 		cio__done(req, revents, 0);
@@ -577,7 +578,7 @@ void cio__stream_ready(cio_req *req, int32_t revents)
 	}
 	if (p->iflags & CIO__IF_BLOCKFD) {
 		p->iflags |= CIO__IF_STREAMJOB;
-		if (to_pool(p->loop, req) < 0) {
+		if (cio__to_pool(p->loop, req) < 0) {
 			p->iflags &= ~CIO__IF_STREAMJOB;
 			cio__done(req, -EAGAIN, 0);
 		}
@@ -609,10 +610,10 @@ void cio__stream_ready(cio_req *req, int32_t revents)
 	/* A full buffer: more is likely waiting, so try first next time. */
 	if (receives(p->op) && r > 0 && (uint64_t)r == wanted(req))
 		cio__fd_set_recv_waits(p->loop, p->fd, false);
-	if (r == -EAGAIN)
+	if (must_wait(req, r))
 		cio__stream_rearm(req);
 	else
-		cio__done(req, final_result(r), 0);
+		cio__done(req, r, 0);
 }
 
 /* A stream request's call ran on the pool (after readiness). */

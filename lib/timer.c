@@ -29,7 +29,7 @@ static inline bool before(const struct cio__tnode *a, const struct cio__tnode *b
 static inline void place(struct cio__timers *t, uint32_t i, const struct cio__tnode *n)
 {
 	t->heap[i] = *n;
-	P(n->req)->tidx = i + 1;
+	P(n->req)->timer_slot = i + 1;
 }
 
 static void sift_up(struct cio__timers *t, uint32_t i)
@@ -89,11 +89,11 @@ int cio__timers_add(struct cio_loop *loop, cio_req *req, uint64_t deadline)
 void cio__timers_del(struct cio_loop *loop, cio_req *req)
 {
 	struct cio__timers *t = &loop->timers;
-	uint32_t i = P(req)->tidx - 1;
+	uint32_t i = P(req)->timer_slot - 1;
 
-	if (!P(req)->tidx || i >= t->len || t->heap[i].req != req)
+	if (!P(req)->timer_slot || i >= t->len || t->heap[i].req != req)
 		return;
-	P(req)->tidx = 0;
+	P(req)->timer_slot = 0;
 	if (i == --t->len)
 		return;
 	t->heap[i] = t->heap[t->len];
@@ -112,40 +112,22 @@ uint64_t cio__timers_wait_ns(const struct cio_loop *loop)
 		now = cio__now_ns();
 		wait = dl > now ? dl - now : 0;
 	}
-	/* Requests a fault injection holds back count as timers too. */
-	if (cio__unlikely(loop->retryq.head != NULL)) {
-		uint64_t r = cio__faults_wait_ns(loop);
-
-		if (r < wait)
-			wait = r;
-	}
 	return wait;
 }
 
-/* Take what is due out of the heap. A timer's result is deferred to the
- * done list (in deadline order), so callbacks that set zero timers wait
- * for the next pass instead of extending this one forever; a deadline on
- * another operation starts its cancellation. */
-unsigned cio__timers_expire(struct cio_loop *loop)
+/* The earliest request due by now, taken out of the heap (so a callback
+ * that sets a zero timer waits for the next pass instead of extending this
+ * one forever), or NULL. Equal deadlines come in the order they were set. */
+cio_req *cio__timers_due(struct cio_loop *loop, uint64_t now)
 {
 	struct cio__timers *t = &loop->timers;
-	unsigned n = 0;
-	uint64_t now;
+	cio_req *req;
 
-	if (!t->len)
-		return 0;
-	now = cio__now_ns();
-	while (t->len && t->heap[0].deadline <= now) {
-		cio_req *req = t->heap[0].req;
-
-		cio__timers_del(loop, req);
-		if (P(req)->op == CIO_OP_TIMER)
-			cio__done(req, (P(req)->iflags & CIO__IF_TIMEDOUT) ? -ETIMEDOUT : 0, 0);
-		else
-			cio__deadline_expired(loop, req);
-		n++;
-	}
-	return n;
+	if (!t->len || t->heap[0].deadline > now)
+		return NULL;
+	req = t->heap[0].req;
+	cio__timers_del(loop, req);
+	return req;
 }
 
 int cio__timers_export(struct cio_loop *loop)
@@ -161,19 +143,14 @@ int cio__timers_export(struct cio_loop *loop)
 	return 0;
 }
 
-/* A zero itimerspec disarms the timerfd when no timer is left. */
-void cio__timers_sync_fd(struct cio_loop *loop)
+/* A zero itimerspec disarms the timerfd when nothing is left to wait for. */
+void cio__timers_sync_fd(struct cio_loop *loop, uint64_t also)
 {
 	uint64_t want = loop->timers.len ? loop->timers.heap[0].deadline : 0;
 	struct itimerspec its = { 0 };
 
-	if (cio__unlikely(loop->retryq.head != NULL)) {
-		/* Held back by fault injection: due like a timer. */
-		uint64_t at = cio__now_ns() + cio__faults_wait_ns(loop);
-
-		if (!want || at < want)
-			want = at;
-	}
+	if (also && (!want || also < want))
+		want = also;
 
 	if (loop->tfd < 0 || want == loop->tfd_deadline)
 		return;

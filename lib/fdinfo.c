@@ -1,5 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
+ * The fd-info cache: what each loop learned of an fd number, so that a
+ * request costs no system call to ask again. Its entries: the O_DIRECT
+ * alignment, whether the fd can seek, and two hints (a receive that found
+ * nothing, a socket that refused zero copy).
+ *
  * O_DIRECT rules, the same on every backend. A transfer on an O_DIRECT fd
  * whose buffer, offset or length breaks the file's direct-I/O alignment
  * completes with -EINVAL, whatever the file system would do with it: some
