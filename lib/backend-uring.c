@@ -580,18 +580,8 @@ static void handle_cqe(struct cio_loop *loop, struct uring_backend *be,
 		P(req)->iflags &= ~CIO__IF_CANCELQ;
 	}
 	if ((ud & SUB_MASK) == SUB_POLL) {
-		if (!(be->native & (1ull << P(req)->op))) {
-			cio__stream_ready(req, res);
-			return;
-		}
-		/* A ring op that met -EAGAIN (below) may go again. */
-		P(req)->iflags &= ~CIO__IF_WAITING;
-		if (res < 0)
-			cio__done(req, res, 0);
-		else if (P(req)->iflags & CIO__IF_CANCELED)
-			cio__done(req, -ECANCELED, 0);
-		else
-			uring_submit(loop, req);
+		/* The stream engine's wait ended. */
+		cio__stream_ready(req, res);
 		return;
 	}
 	if (cio__unlikely(req->opts & CIO_ZEROCOPY)) {
@@ -627,13 +617,9 @@ static void handle_cqe(struct cio_loop *loop, struct uring_backend *be,
 	    P(req)->op != CIO_OP_CONNECT && P(req)->op != CIO_OP_SPLICE &&
 	    !(req->opts & CIO_MULTISHOT)) {
 		/* The kernel answers -EAGAIN for reads and writes on an
-		 * O_NONBLOCK fd instead of waiting; every backend waits. */
-		if (P(req)->iflags & CIO__IF_CANCELED) {
-			cio__done(req, -ECANCELED, 0);
-			return;
-		}
-		P(req)->iflags |= CIO__IF_WAITING;
-		uring_submit(loop, req);
+		 * O_NONBLOCK fd instead of waiting; every backend waits, in
+		 * the one stream engine, which hands it back once ready. */
+		cio__stream_again(req);
 		return;
 	}
 	switch (P(req)->op) {

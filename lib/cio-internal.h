@@ -66,7 +66,9 @@ enum {
                                         result, not a reason to wait */
 #define CIO__IF_HELD_FIRST (1u << 16) /* CIO_FAULTS held it back before its
                                         first start */
-/* Bits 17-31 are free. */
+#define CIO__IF_BACKEND_RETRY (1u << 17) /* stream: the backend's own call met
+                                        -EAGAIN; once ready it goes again */
+/* Bits 18-31 are free. */
 /* What the core keeps across the steps of one request; the rest is the
  * backends' and the stream engine's, cleared before each step. */
 #define CIO__IF_CORE (CIO__IF_CANCELED | CIO__IF_TIMEDOUT | CIO__IF_HASNEXT | \
@@ -124,7 +126,8 @@ _Static_assert(offsetof(struct cio__priv, a.rw.len) + sizeof(uint32_t) <=
 	       offsetof(struct cio__priv, a.sf.in_fd) + sizeof(int32_t) <=
 	       offsetof(struct cio__priv, a.x.moved),
 	       "a transfer's arguments overlap its tail");
-/* Room to grow, as the core's redraw promised: 8 bytes, and 15 flag bits. */
+/* Room to grow, as the core's redraw promised: 8 bytes (here) and 14 flag
+ * bits (above). */
 _Static_assert(sizeof(struct cio__priv) + 8 <= 88, "cio__priv has no room left");
 
 /* The part of a transfer one step moves (cio__step): past what CIO_ALL's
@@ -387,6 +390,7 @@ void cio__bufpool_unuse(struct cio_bufpool *pool);   /* a recv_pool ended */
 /* stream.c: the stream engine (try first, then wait for readiness) */
 int  cio__stream_submit(struct cio_loop *loop, cio_req *req);
 void cio__stream_ready(cio_req *req, int32_t revents);
+void cio__stream_again(cio_req *req);   /* a backend's call met -EAGAIN */
 void cio__stream_pool_done(cio_req *req);
 void cio__stream_rearm(cio_req *req);   /* wait again; never a callback */
 const char *cio__stream_path(const struct cio_loop *loop, int op, int fd);

@@ -559,6 +559,15 @@ static void accept_ready(cio_req *req)
 	cio__stream_rearm(req);
 }
 
+/* A call the backend made itself (a ring op) met -EAGAIN, where the fd
+ * is non-blocking: wait for readiness here, then hand it back to the
+ * backend (cio__stream_ready). */
+void cio__stream_again(cio_req *req)
+{
+	P(req)->iflags |= CIO__IF_BACKEND_RETRY;
+	cio__stream_rearm(req);
+}
+
 /* The backend's answer to wait(): revents, or -errno (-ECANCELED). */
 void cio__stream_ready(cio_req *req, int32_t revents)
 {
@@ -574,6 +583,16 @@ void cio__stream_ready(cio_req *req, int32_t revents)
 	}
 	if (p->iflags & CIO__IF_CANCELED) {
 		cio__done(req, -ECANCELED, 0);
+		return;
+	}
+	if (p->iflags & CIO__IF_BACKEND_RETRY) {
+		struct cio_loop *loop = p->loop;
+		int ret;
+
+		p->iflags &= ~CIO__IF_BACKEND_RETRY;
+		ret = loop->ops->submit(loop, req);
+		if (ret < 0)
+			cio__done(req, ret, 0);
 		return;
 	}
 	if (p->iflags & CIO__IF_BLOCKFD) {
