@@ -265,7 +265,7 @@ struct cio__regbuf {             /* a registered buffer */
 	uint32_t  index;             /* as registered */
 };
 struct cio__faults {             /* CIO_FAULTS, see faults.c */
-	uint32_t eio, shrt, eagain, delay;   /* probabilities, in 2^-32 */
+	uint32_t p_eio, p_short, p_eagain, p_delay;  /* probabilities, in 2^-32 */
 	uint32_t delay_min, delay_max;       /* microseconds */
 	uint64_t rng;
 	bool     on;
@@ -458,7 +458,8 @@ int  cio__pool_submit(struct cio_loop *loop, cio_req *req);
 bool cio__pool_cancel(cio_req *req);  /* true: dequeued before it ran */
 void cio__pool_set_max(unsigned max);
 unsigned cio__pool_threads(void);
-int64_t cio__exec(cio_req *req);      /* run a request's system call here */
+/* exec.c: run a request's system call on this thread; its result */
+int64_t cio__exec(cio_req *req);
 
 /* timer.c: the loop's timers. Every backend shares one user-space heap, so
  * timers fire in deadline order everywhere and cost no kernel object each;

@@ -55,13 +55,13 @@ void cio__faults_init(struct cio_loop *loop)
 		if (eq) {
 			*eq++ = 0;
 			if (!strcmp(item, "eio"))
-				f->eio = prob(eq);
+				f->p_eio = prob(eq);
 			else if (!strcmp(item, "short"))
-				f->shrt = prob(eq);
+				f->p_short = prob(eq);
 			else if (!strcmp(item, "eagain"))
-				f->eagain = prob(eq);
+				f->p_eagain = prob(eq);
 			else if (!strcmp(item, "delay")) {
-				f->delay = prob(eq);
+				f->p_delay = prob(eq);
 				delay_rate = true;
 			} else if (!strcmp(item, "delay_us")) {
 				unsigned a = 0, b = 0;
@@ -81,10 +81,10 @@ void cio__faults_init(struct cio_loop *loop)
 			env++;
 	}
 	if (f->delay_max && !delay_rate)
-		f->delay = UINT32_MAX;
+		f->p_delay = UINT32_MAX;
 	if (!f->delay_max)
-		f->delay = 0;
-	f->on = f->eio || f->shrt || f->eagain || f->delay;
+		f->p_delay = 0;
+	f->on = f->p_eio || f->p_short || f->p_eagain || f->p_delay;
 }
 
 /* xorshift64*: cheap, and the same sequence for the same seed. */
@@ -134,15 +134,15 @@ int cio__fault(struct cio__faults *f, const cio_req *req, uint32_t *arg)
 
 	if (op == CIO_OP_TIMER)
 		return CIO__FAULT_NONE;
-	if (eio_op(op) && hit(f, f->eio))
+	if (eio_op(op) && hit(f, f->p_eio))
 		return CIO__FAULT_EIO;
-	if (hit(f, f->eagain) || hit(f, f->delay)) {
+	if (hit(f, f->p_eagain) || hit(f, f->p_delay)) {
 		*arg = 0;
 		if (f->delay_max)
 			*arg = f->delay_min + (uint32_t)(rnd(f) % (f->delay_max - f->delay_min + 1));
 		return CIO__FAULT_HOLD;
 	}
-	if (hit(f, f->shrt) && (*arg = cut(f, req)) != 0)
+	if (hit(f, f->p_short) && (*arg = cut(f, req)) != 0)
 		return CIO__FAULT_SHORT;
 	return CIO__FAULT_NONE;
 }
