@@ -129,6 +129,7 @@ enum {
 	CIO_OP_POLL,
 	CIO_OP_SPLICE,
 	CIO_OP_SENDFILE,
+	CIO_OP_FADVISE,
 	CIO_OP__COUNT
 };
 
@@ -210,6 +211,10 @@ CIO_API int cio_fallocate(cio_loop *loop, cio_req *req, int fd, int mode,
 /* Set fd's size to len; res = 0. 0 or -errno. */
 CIO_API int cio_ftruncate(cio_loop *loop, cio_req *req, int fd, int64_t len,
 			  cio_cb cb);
+/* posix_fadvise(2) advice for [off, off+len) (len 0: to the end); res = 0.
+ * 0 or -errno. */
+CIO_API int cio_fadvise(cio_loop *loop, cio_req *req, int fd, int64_t off,
+			int64_t len, int advice, cio_cb cb);
 /* openat(2); res = the new fd. 0 or -errno. */
 CIO_API int cio_openat(cio_loop *loop, cio_req *req, int dirfd, const char *path,
 		       int flags, mode_t mode, cio_cb cb);

@@ -316,6 +316,10 @@ static void prep(struct io_uring_sqe *sqe, cio_req *req)
 		io_uring_prep_rw(CIO__IORING_OP_FTRUNCATE, sqe, fd, NULL, 0,
 				 (uint64_t)p->a.trunc.len);
 		break;
+	case CIO_OP_FADVISE:
+		io_uring_prep_fadvise(sqe, fd, (uint64_t)p->a.fadv.off, p->a.fadv.len,
+				      p->a.fadv.advice);
+		break;
 	case CIO_OP_OPENAT:
 		io_uring_prep_openat(sqe, fd, p->a.open.path, p->a.open.flags,
 				     (mode_t)p->a.open.mode);
@@ -450,6 +454,12 @@ static int uring_submit(struct cio_loop *loop, cio_req *req)
 {
 	struct uring_backend *be = BE(loop);
 	struct io_uring_sqe *sqe;
+
+	/* An SQE carries a fadvise length in 32 bits (sqe->len): a longer
+	 * range is the pool's. */
+	if (cio__unlikely(P(req)->op == CIO_OP_FADVISE) &&
+	    (uint64_t)P(req)->a.fadv.len > UINT32_MAX)
+		return cio__to_pool(loop, req);
 
 	/* Behind a backlog, wait in line: submission order is kept. */
 	if (cio__likely(!be->localq.head && cq_has_room(be))) {

@@ -101,6 +101,7 @@ struct cio__priv {
 		struct { void *buf; int64_t off; uint32_t len; } rw;
 		struct { int64_t off, len; int32_t mode; } falloc;
 		struct { int64_t len; } trunc;
+		struct { int64_t off, len; int32_t advice; } fadv;
 		struct { uint32_t flags; } fsync;
 		struct { const char *path; int32_t flags; uint32_t mode; } open;
 		struct { const char *path; struct statx *out; int32_t flags; uint32_t mask; } stx;

@@ -65,6 +65,10 @@ int64_t cio__exec(cio_req *req)
 	case CIO_OP_FALLOCATE:
 		return neg_errno(fallocate(fd, p->a.falloc.mode, p->a.falloc.off,
 					   p->a.falloc.len));
+	case CIO_OP_FADVISE:
+		/* posix_fadvise returns the error number itself. */
+		return -(int64_t)posix_fadvise(fd, p->a.fadv.off, p->a.fadv.len,
+					       p->a.fadv.advice);
 	case CIO_OP_FTRUNCATE:
 		return neg_errno(ftruncate(fd, p->a.trunc.len));
 	case CIO_OP_OPENAT:

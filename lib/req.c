@@ -201,6 +201,21 @@ CIO_API int cio_ftruncate(cio_loop *loop, cio_req *req, int fd, int64_t len,
 	return cio__submit(loop, req, CIO_OP_FTRUNCATE, fd, cb);
 }
 
+CIO_API int cio_fadvise(cio_loop *loop, cio_req *req, int fd, int64_t off,
+			int64_t len, int advice, cio_cb cb)
+{
+	int ret = check_req(loop, req, cb);
+
+	if (ret)
+		return ret;
+	if (off < 0 || len < 0)
+		return -EINVAL;
+	P(req)->a.fadv.off = off;
+	P(req)->a.fadv.len = len;
+	P(req)->a.fadv.advice = advice;
+	return cio__submit(loop, req, CIO_OP_FADVISE, fd, cb);
+}
+
 CIO_API int cio_openat(cio_loop *loop, cio_req *req, int dirfd, const char *path,
 		       int flags, mode_t mode, cio_cb cb)
 {
