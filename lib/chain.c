@@ -123,13 +123,11 @@ static void drop_link(struct cio_loop *loop, struct cio__link *l)
 int cio__link(struct cio_loop *loop, cio_req *pred, cio_req *req)
 {
 	if (loop->nlinks == loop->linkcap) {
-		uint32_t cap = loop->linkcap ? loop->linkcap * 2 : 16;
-		struct cio__link *l = realloc(loop->links, cap * sizeof(*l));
+		void *a = cio__grow(loop->links, &loop->linkcap, sizeof(*loop->links), 16);
 
-		if (!l)
+		if (!a)
 			return -ENOMEM;
-		loop->links = l;
-		loop->linkcap = cap;
+		loop->links = a;
 	}
 	loop->links[loop->nlinks++] = (struct cio__link){ pred, req };
 	P(pred)->iflags |= CIO__IF_HASNEXT;

@@ -438,6 +438,7 @@ int  cio__cancel_fd_users(struct cio_loop *loop, int fd, const cio_req *except);
 unsigned cio__expire(struct cio_loop *loop);
 unsigned cio__drain(struct cio_loop *loop);
 void cio__kick(struct cio_loop *loop);
+void *cio__grow(void *arr, uint32_t *cap, size_t size, uint32_t first);
 /* How long a backend may wait: the earliest timer or held request. */
 uint64_t cio__wait_ns(const struct cio_loop *loop);
 /* A result: final, or with CIO_F_MORE a multishot delivery. The callback

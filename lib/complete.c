@@ -97,10 +97,10 @@ void cio__done(cio_req *req, int64_t res, uint32_t flags)
 
 	if (cio__unlikely(flags & CIO_F_MORE)) {
 		if (cio__unlikely(loop->nmore == loop->morecap)) {
-			uint32_t cap = loop->morecap ? loop->morecap * 2 : 64;
-			struct cio__more *m = realloc(loop->more, cap * sizeof(*m));
+			void *a = cio__grow(loop->more, &loop->morecap,
+					    sizeof(*loop->more), 64);
 
-			if (!m) {
+			if (!a) {
 				/* No memory to queue it: losing it is the one
 				 * thing worse than a callback from in here. */
 				struct cio__more now = { req, res, req->buf, flags };
@@ -108,8 +108,7 @@ void cio__done(cio_req *req, int64_t res, uint32_t flags)
 				deliver_more(&now);
 				return;
 			}
-			loop->more = m;
-			loop->morecap = cap;
+			loop->more = a;
 		}
 		loop->more[loop->nmore++] = (struct cio__more){ req, res, req->buf, flags };
 		return;

@@ -142,6 +142,22 @@ CIO_API int cio_loop_new(cio_loop **loopp, const struct cio_loop_opts *opts)
 	return 0;
 }
 
+/* Room for more in arr, an array of *cap elements of size bytes: twice
+ * as many (first: how many to start with). The array, perhaps moved, or
+ * NULL with arr and *cap as they were. The loop's arrays grow to the most
+ * they ever held and stay, so a warm loop allocates nothing per request. */
+void *cio__grow(void *arr, uint32_t *cap, size_t size, uint32_t first)
+{
+	uint32_t n = *cap ? *cap * 2 : first;
+
+	if (n <= *cap)
+		return NULL;
+	arr = realloc(arr, (size_t)n * size);
+	if (arr)
+		*cap = n;
+	return arr;
+}
+
 /* With an exported loop fd, make it readable for what is due now and for
  * the earliest timer or held request. */
 void cio__kick(struct cio_loop *loop)

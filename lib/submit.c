@@ -25,16 +25,11 @@ static int track(struct cio_loop *loop, cio_req *req, int op, int fd, cio_cb cb)
 	struct cio__priv *p = P(req);
 
 	if (cio__unlikely(loop->npending == loop->pendcap)) {
-		uint32_t cap = loop->pendcap ? loop->pendcap * 2 : 256;
-		cio_req **pend;
+		void *a = cio__grow(loop->pend, &loop->pendcap, sizeof(*loop->pend), 256);
 
-		if (cap <= loop->pendcap)
+		if (!a)
 			return -ENOMEM;
-		pend = realloc(loop->pend, cap * sizeof(*pend));
-		if (!pend)
-			return -ENOMEM;
-		loop->pend = pend;
-		loop->pendcap = cap;
+		loop->pend = a;
 	}
 	p->cb = cb;
 	p->loop = loop;
@@ -171,13 +166,11 @@ int cio__to_pool(struct cio_loop *loop, cio_req *req)
 static int hold(struct cio_loop *loop, cio_req *req, uint32_t us, unsigned how)
 {
 	if (loop->nholds == loop->holdcap) {
-		uint32_t cap = loop->holdcap ? loop->holdcap * 2 : 16;
-		struct cio__hold *h = realloc(loop->holds, cap * sizeof(*h));
+		void *a = cio__grow(loop->holds, &loop->holdcap, sizeof(*loop->holds), 16);
 
-		if (!h)
+		if (!a)
 			return -ENOMEM;
-		loop->holds = h;
-		loop->holdcap = cap;
+		loop->holds = a;
 	}
 	loop->holds[loop->nholds++] = (struct cio__hold){
 		.req = req, .due = cio__now_ns() + (uint64_t)us * 1000u,

@@ -71,13 +71,11 @@ int cio__timers_add(struct cio_loop *loop, cio_req *req, uint64_t deadline)
 	struct cio__timers *t = &loop->timers;
 
 	if (t->len == t->cap) {
-		uint32_t cap = t->cap ? t->cap * 2 : 64;
-		struct cio__tnode *heap = realloc(t->heap, cap * sizeof(*heap));
+		void *a = cio__grow(t->heap, &t->cap, sizeof(*t->heap), 64);
 
-		if (!heap)
+		if (!a)
 			return -ENOMEM;
-		t->heap = heap;
-		t->cap = cap;
+		t->heap = a;
 	}
 	t->heap[t->len] = (struct cio__tnode){
 		.deadline = deadline, .seq = loop->timer_seq++, .req = req,
