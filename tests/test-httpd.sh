@@ -206,6 +206,9 @@ run_backend() {
 	expect_code 301 "directory without its '/'" "$(url /sub)"
 	expect_code 200 "directory with index.html" "$(url /sub/)"
 	expect_code 404 "missing file" "$(url /nope)"
+	# a file named as a directory: open(2) says ENOTDIR, nginx says 404
+	expect_code 404 "a file with a trailing '/'" "$(url /1k.bin/)"
+	expect_code 404 "index.html with a trailing '/'" "$(url /sub/index.html/)"
 	expect_code 405 "POST" -d 'x=1' "$(url /1k.bin)"
 	got=$(curl -s -D - -o /dev/null -X DELETE "$(url /1k.bin)" | tr -d '\r' | grep -i '^allow:')
 	[ "$got" = "Allow: GET, HEAD" ] || bad "405 Allow: '$got'"
@@ -278,8 +281,12 @@ run_backend() {
 	t1=$(date +%s%N)
 	[ $(( (t1 - t0) / 1000000 )) -lt 3500 ] && ok "silent connection closed" || bad "silent connection kept"
 
-	# the access log has the requests
-	sleep 1.2
+	# the access log has the requests, written within a second (up to
+	# 20 s allowed for a loaded machine)
+	for i in $(seq 200); do
+		grep -q '"GET /1k.bin HTTP/1.1" 200 1024$' "$tmp/access.$backend" && break
+		sleep 0.1
+	done
 	grep -q '"GET /1k.bin HTTP/1.1" 200 1024$' "$tmp/access.$backend" &&
 		ok "access log: $(wc -l <"$tmp/access.$backend") lines" || bad "access log lacks GET /1k.bin"
 
@@ -300,6 +307,38 @@ run_backend() {
 	[ "$n" -eq 100 ] && ok "--max-conns 5: 100/100 served" || bad "--max-conns 5: $n/100 served"
 	stop TERM
 	[ "$rc" = 0 ] || bad "--max-conns server: exit $rc"
+	# --max-conns counts over all threads: the clients past it wait in the
+	# backlog of whichever thread's listener they reached, none is dropped
+	start "$backend-thr" --root "$root" --listen 127.0.0.1:0 --backend "$backend" \
+		--threads 2 --max-conns 4 --index
+	n=0
+	for r in 1 2 3 4 5; do
+		rm -rf "$tmp/thr"
+		mkdir -p "$tmp/thr"
+		: >"$tmp/thr.cfg"
+		for i in $(seq 40); do
+			case $((i % 2)) in 0) f=1k ;; 1) f=64k ;; esac
+			printf 'url = "%s"\noutput = "%s/thr/%d.%s"\n' "$(url "/$f.bin?$r.$i")" \
+				"$tmp" "$i" "$f" >>"$tmp/thr.cfg"
+		done
+		curl -s --parallel --parallel-immediate --parallel-max 40 --max-time 60 \
+			-H 'Connection: close' -K "$tmp/thr.cfg" 2>/dev/null
+		for f in 1k 64k; do
+			eval "want=\$sum_$f"
+			n=$((n + $(sha256sum "$tmp"/thr/*."$f" 2>/dev/null | grep -c "^$want ")))
+		done
+	done
+	[ "$n" -eq 200 ] && ok "--threads 2 --max-conns 4: 200/200 exact" ||
+		bad "--threads 2 --max-conns 4: $n/200 exact"
+	# a listing is titled with the directory's own path
+	got=$(curl -s --max-time 10 "$(url /noindex/)" | grep -o '<title>[^<]*</title>')
+	[ "$got" = "<title>Index of /noindex/</title>" ] && ok "listing title: $got" ||
+		bad "listing title: '$got', want Index of /noindex/"
+	got=$(curl -s --max-time 10 "$(url /)" | grep -o '<title>[^<]*</title>')
+	[ "$got" = "<title>Index of /</title>" ] && ok "root listing title: $got" ||
+		bad "root listing title: '$got', want Index of /"
+	stop TERM
+	[ "$rc" = 0 ] || bad "--threads 2 --max-conns 4 server: exit $rc"
 	(ulimit -n 64 && exec "$httpd" --root "$root" --listen 127.0.0.1:0 --backend "$backend") \
 		>"$tmp/out.lim" 2>"$tmp/out.lim.err" &
 	spid=$!

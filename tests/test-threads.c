@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -232,31 +233,66 @@ END_TEST
 
 static atomic_int concurrent, max_concurrent;
 
-static void sleepy_fn(cio_req *req)
+/* A barrier for pool jobs: none goes on until bar_target of them have
+ * started, so that many must run at once (never a sleep hoping they
+ * overlap). 30 s is for a loaded machine; a pool that cannot grow that
+ * far lets the jobs through late, counted in bar_timedout. */
+static pthread_mutex_t bar_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t bar_cond = PTHREAD_COND_INITIALIZER;
+static int bar_target, bar_arrived, bar_timedout;
+
+static void barrier_reset(int target)
+{
+	pthread_mutex_lock(&bar_lock);
+	bar_target = target;
+	bar_arrived = bar_timedout = 0;
+	pthread_mutex_unlock(&bar_lock);
+	atomic_store(&concurrent, 0);
+	atomic_store(&max_concurrent, 0);
+}
+
+static void barrier_fn(cio_req *req)
 {
 	int now = atomic_fetch_add(&concurrent, 1) + 1, seen;
+	struct timespec ts;
 
 	(void)req;
 	seen = atomic_load(&max_concurrent);
 	while (now > seen && !atomic_compare_exchange_weak(&max_concurrent, &seen, now))
 		;
-	usleep(100000);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 30;
+	pthread_mutex_lock(&bar_lock);
+	if (++bar_arrived == bar_target)
+		pthread_cond_broadcast(&bar_cond);
+	while (bar_arrived < bar_target)
+		if (pthread_cond_timedwait(&bar_cond, &bar_lock, &ts) == ETIMEDOUT) {
+			bar_timedout++;
+			break;
+		}
+	pthread_mutex_unlock(&bar_lock);
+	/* Held a little longer: a pool over its maximum would run more. */
+	usleep(20000);
 	atomic_fetch_sub(&concurrent, 1);
 }
 
-static int run_sleepers(cio_loop *loop, int n)
+/* n jobs, held until `together` of them run at once; returns the most
+ * that ran at once. */
+static int run_together(cio_loop *loop, int n, int together)
 {
 	cio_req *reqs = calloc((size_t)n, sizeof(*reqs));
 	int done = 0;
 
 	ck_assert_ptr_nonnull(reqs);
-	atomic_store(&max_concurrent, 0);
+	barrier_reset(together);
 	for (int i = 0; i < n; i++) {
 		reqs[i].data = &done;
-		ck_assert_int_eq(cio_work(loop, &reqs[i], sleepy_fn, t_count_cb), 0);
+		ck_assert_int_eq(cio_work(loop, &reqs[i], barrier_fn, t_count_cb), 0);
 	}
 	t_run(loop);
 	ck_assert_int_eq(done, n);
+	ck_assert_msg(bar_timedout == 0, "%d jobs waited 30 s for %d to run at once",
+		      bar_timedout, together);
 	free(reqs);
 	return atomic_load(&max_concurrent);
 }
@@ -265,18 +301,21 @@ START_TEST(pool_grows_and_shrinks)
 {
 	cio_loop *loop = t_loop_new();
 	struct cio_stats st;
-	int peak;
+	uint64_t t0;
 
-	/* CIO_POOL_IDLE_MS is 300 for this program (see main). */
-	peak = run_sleepers(loop, 16);
-	ck_assert_int_eq(peak, 16);   /* grew on demand: all 16 at once */
+	/* Grew on demand: the 16 jobs pass their barrier only when all 16
+	 * run at once. CIO_POOL_IDLE_MS is 300 for this program (see main). */
+	ck_assert_int_eq(run_together(loop, 16, 16), 16);
 	ck_assert_int_eq(cio_loop_stats(loop, &st), 0);
 	ck_assert_uint_ge(st.pool_threads, 16);
-	for (int i = 0; i < 40; i++) {   /* up to 2 s for idle threads to exit */
-		usleep(50000);
+	/* Shrinks when idle: every thread gone, however long a loaded
+	 * machine takes to run them out (60 s at most). */
+	t0 = t_now_ns();
+	for (;;) {
 		ck_assert_int_eq(cio_loop_stats(loop, &st), 0);
-		if (st.pool_threads == 0)
+		if (st.pool_threads == 0 || t_now_ns() - t0 > 60 * SEC)
 			break;
+		usleep(20000);
 	}
 	ck_assert_uint_eq(st.pool_threads, 0);
 	t_loop_free(loop);
@@ -295,12 +334,14 @@ static int pool_max_child(void)
 	memset(reqs, 0, sizeof(reqs));
 	if (cio_loop_new(&loop, &opts) < 0)
 		return 3;
+	/* 3 at once must happen (the barrier waits for them), 4 must not. */
+	barrier_reset(3);
 	for (int i = 0; i < 12; i++) {
 		reqs[i].data = &done;
-		if (cio_work(loop, &reqs[i], sleepy_fn, t_count_cb) < 0)
+		if (cio_work(loop, &reqs[i], barrier_fn, t_count_cb) < 0)
 			return 4;
 	}
-	if (cio_run(loop, CIO_RUN_DEFAULT) != 0 || done != 12)
+	if (cio_run(loop, CIO_RUN_DEFAULT) != 0 || done != 12 || bar_timedout)
 		return 5;
 	cio_loop_free(loop);
 	printf("pool max child: peak %d with CIO_POOL_MAX=3\n", atomic_load(&max_concurrent));

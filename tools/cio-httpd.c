@@ -8,7 +8,10 @@
  *             [--drain-timeout S]
  *
  * One loop per thread, each with its own SO_REUSEPORT listening socket and
- * a multishot accept (single accepts near --max-conns). A connection has
+ * a multishot accept. Near --max-conns a thread waits for its listener to
+ * be readable and accepts only what a free slot lets it serve, so the rest
+ * wait in the backlog; a slot freed on one thread wakes the others with
+ * cio_post, as the limit is shared by all of them. A connection has
  * one request in flight at a time, so it needs one cio_req: receive the
  * head (with a deadline), open the file, send the head with the body of a
  * small file, or the head and then the body with cio_sendfile, and start
@@ -27,6 +30,7 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -64,6 +68,7 @@
 #define LINGER_NS    (2 * NS_PER_S)
 #define LINGER_MAX   (256 * 1024)  /* unread bytes drained before a close */
 #define RETRY_NS     (100 * 1000000ull)  /* accept back-off */
+#define PARK_NS      (10 * NS_PER_S)     /* see accept_resume */
 /* A multishot accept takes every connection waiting in the backlog at
  * once (io_uring does so in the kernel, before we can count them), so it
  * is used only while --max-conns leaves this much room; closer to the
@@ -95,7 +100,7 @@ static int root_fd = -1;
 static char root_real[PATH_MAX];   /* for the check without openat2 */
 static bool have_openat2, have_cached;
 static int log_fd = -1;
-static atomic_uint live_conns;     /* over all threads, for --max-conns */
+static atomic_uint live_conns;     /* slots taken over all threads, for --max-conns */
 static atomic_bool stop_asked;
 
 enum conn_state { C_READ, C_OPEN, C_LIST, C_BODY, C_SEND, C_LINGER };
@@ -142,9 +147,11 @@ struct worker {
 	int          lfd;
 	int          rc;
 	bool         stopping, accepting, pausing;
-	bool         retry_armed, drain_armed, sig_armed, log_armed;
-	cio_req      accept_req, retry_timer, drain_timer, log_timer;
-	cio_req      stop_post, hurry_post;
+	bool         retry_armed, drain_armed, sig_armed, log_armed, park_armed;
+	cio_req      accept_req, retry_timer, drain_timer, log_timer, park_timer;
+	cio_req      stop_post, hurry_post, wake_post;
+	atomic_bool  full;              /* waits for another thread to free a slot */
+	atomic_bool  wake_posted;       /* wake_post is in flight */
 	cio_req      sig_req;           /* worker 0 reads the signalfd */
 	int          sigfd;
 	struct signalfd_siginfo si;
@@ -165,6 +172,8 @@ static void handle_input(struct conn *c);
 static void response_done(struct conn *c);
 static void respond_error(struct conn *c, int status);
 static void accept_resume(struct worker *w);
+static void on_wake(cio_req *req);
+static void on_park(cio_req *req);
 static void maybe_finish(struct worker *w);
 static void log_flush(struct worker *w);
 
@@ -251,6 +260,35 @@ static void log_request(struct conn *c)
 
 /* ---- connections ---- */
 
+/* Take one of the --max-conns slots, if one is free. */
+static bool slot_take(void)
+{
+	unsigned cur = atomic_load(&live_conns);
+
+	while (cur < opt.max_conns)
+		if (atomic_compare_exchange_weak(&live_conns, &cur, cur + 1))
+			return true;
+	return false;
+}
+
+/* Give a slot back and wake the threads that wait for one: they sleep
+ * with no accept armed, so nothing else would. The caller resumes its own
+ * accepting itself. */
+static void slot_give(struct worker *self)
+{
+	atomic_fetch_sub(&live_conns, 1);
+	for (unsigned i = 0; i < opt.threads; i++) {
+		struct worker *o = &workers[i];
+
+		if (o == self || !atomic_load(&o->full) ||
+		    atomic_exchange(&o->wake_posted, true))
+			continue;
+		o->wake_post.data = o;
+		if (cio_post(o->loop, &o->wake_post, on_wake) < 0)
+			atomic_store(&o->wake_posted, false);
+	}
+}
+
 
 static void close_conn(struct conn *c)
 {
@@ -270,7 +308,7 @@ static void close_conn(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	w->nconns--;
-	atomic_fetch_sub(&live_conns, 1);
+	slot_give(w);
 	free(c);
 	accept_resume(w);
 	maybe_finish(w);
@@ -352,24 +390,14 @@ static void read_more(struct conn *c)
 		close_conn(c);
 }
 
+/* Serve fd, which holds a slot already. */
 static void new_conn(struct worker *w, int fd)
 {
-	struct conn *c;
-	unsigned live = atomic_fetch_add(&live_conns, 1);
+	struct conn *c = w->stopping ? NULL : malloc(sizeof(*c));
 
-	if (w->stopping || live >= opt.max_conns) {
-		atomic_fetch_sub(&live_conns, 1);
-		close(fd);
-		if (!w->stopping && w->accepting && !w->pausing) {
-			w->pausing = true;
-			cio_cancel(w->loop, &w->accept_req);
-		}
-		return;
-	}
-	c = malloc(sizeof(*c));
 	if (!c) {
-		atomic_fetch_sub(&live_conns, 1);
 		close(fd);
+		slot_give(w);
 		return;
 	}
 	/* Only the head of the struct needs zeroing; the buffers are
@@ -399,12 +427,25 @@ static void new_conn(struct worker *w, int fd)
 		w->conns->prev = c;
 	w->conns = c;
 	w->nconns++;
-	if (opt.max_conns - (live + 1) <= MULTISHOT_ROOM && w->accepting &&
-	    (w->accept_req.opts & CIO_MULTISHOT) && !w->pausing) {
-		w->pausing = true;      /* on with single accepts */
+	read_more(c);
+}
+
+/* A connection from the multishot accept. It can bring in more than the
+ * room left (the kernel takes the backlog before we count), so it stops
+ * well before the limit; what still finds no slot is closed. */
+static void multishot_conn(struct worker *w, int fd)
+{
+	bool took = !w->stopping && slot_take();
+
+	if (w->accepting && !w->pausing &&
+	    (!took || opt.max_conns - atomic_load(&live_conns) <= MULTISHOT_ROOM)) {
+		w->pausing = true;      /* on with accepts one slot at a time */
 		cio_cancel(w->loop, &w->accept_req);
 	}
-	read_more(c);
+	if (took)
+		new_conn(w, fd);
+	else
+		close(fd);
 }
 
 /* ---- responses ---- */
@@ -775,8 +816,12 @@ static void list_work(cio_req *req)
 	sb_add(&b, c->out, 1024);   /* room for the head */
 	SB_LIT(&b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Index of /");
 	sb_html(&b, c->path);
+	if (c->path_len)
+		SB_LIT(&b, "/");
 	SB_LIT(&b, "</title></head>\n<body><h1>Index of /");
 	sb_html(&b, c->path);
+	if (c->path_len)
+		SB_LIT(&b, "/");
 	SB_LIT(&b, "</h1>\n<ul>\n<li><a href=\"../\">../</a></li>\n");
 	for (size_t i = 0; i < n; i++) {
 		size_t l = strlen(names[i]);
@@ -906,6 +951,7 @@ static void index_opened(struct conn *c, int fd)
 		fd = -ENOENT;
 	}
 	if (fd == -ENOENT && opt.index) {
+		c->path[c->path_len] = '\0';   /* the directory, not its index.html */
 		respond_listing(c);
 		return;
 	}
@@ -929,6 +975,12 @@ static void opened(struct conn *c, int fd)
 	if (fstat(fd, &c->st) < 0) {
 		close(fd);
 		respond_error(c, 500);
+		return;
+	}
+	/* "file/" names no file: open(2) would say ENOTDIR. */
+	if (c->want_dir && !S_ISDIR(c->st.st_mode)) {
+		close(fd);
+		respond_error(c, 404);
 		return;
 	}
 	if (S_ISDIR(c->st.st_mode)) {
@@ -1073,18 +1125,27 @@ static void response_done(struct conn *c)
 /* ---- accepting, backing off, stopping ---- */
 
 static void on_accept(cio_req *req);
+static void on_readable(cio_req *req);
 
+/* Far from --max-conns, a multishot accept; near it, wait until the
+ * listener is readable and accept as many as there are free slots. */
 static void start_accept(struct worker *w)
 {
 	unsigned live = atomic_load(&live_conns);
+	int ret;
 
 	w->accept_req.data = w;
-	w->accept_req.opts = live < opt.max_conns && opt.max_conns - live > MULTISHOT_ROOM ?
-			     CIO_MULTISHOT : 0;
 	w->accept_req.timeout_ns = 0;
 	w->pausing = false;
-	if (cio_accept(w->loop, &w->accept_req, w->lfd, NULL, NULL,
-		       SOCK_NONBLOCK | SOCK_CLOEXEC, on_accept) == 0)
+	if (live < opt.max_conns && opt.max_conns - live > MULTISHOT_ROOM) {
+		w->accept_req.opts = CIO_MULTISHOT;
+		ret = cio_accept(w->loop, &w->accept_req, w->lfd, NULL, NULL,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC, on_accept);
+	} else {
+		w->accept_req.opts = 0;
+		ret = cio_poll(w->loop, &w->accept_req, w->lfd, POLLIN, on_readable);
+	}
+	if (ret == 0)
 		w->accepting = true;
 }
 
@@ -1106,59 +1167,130 @@ static void arm_retry(struct worker *w, uint64_t ns)
 		w->retry_armed = true;
 }
 
-/* Accept again if nothing stops it: called when a connection ends and
- * when a back-off timer fires. */
+/* Accept again if nothing stops it: called when a connection ends, when
+ * another thread frees a slot and when a back-off timer fires. */
 static void accept_resume(struct worker *w)
 {
 	if (w->stopping || w->accepting || w->retry_armed)
 		return;
 	if (atomic_load(&live_conns) >= opt.max_conns) {
-		/* Full: the other threads' connections count too, and they
-		 * do not tell us when they end, so look again soon. */
-		arm_retry(w, RETRY_NS);
-		return;
+		/* Full: sleep until a slot_give() posts on_wake. Saying so
+		 * before looking again leaves no gap for a slot to be freed
+		 * unseen. */
+		atomic_store(&w->full, true);
+		if (atomic_load(&live_conns) >= opt.max_conns) {
+			/* cio_run returns when nothing is pending: a timer
+			 * keeps this thread's loop running to get the wake
+			 * (and looks again should one ever be lost). */
+			w->park_timer.data = w;
+			if (!w->park_armed &&
+			    cio_timer(w->loop, &w->park_timer, PARK_NS, on_park) == 0)
+				w->park_armed = true;
+			return;
+		}
 	}
+	atomic_store(&w->full, false);
+	if (w->park_armed)
+		cio_cancel(w->loop, &w->park_timer);
 	start_accept(w);
 	if (!w->accepting)
 		arm_retry(w, RETRY_NS);
 }
 
+static void on_wake(cio_req *req)
+{
+	struct worker *w = req->data;
+
+	atomic_store(&w->full, false);
+	atomic_store(&w->wake_posted, false);
+	accept_resume(w);
+}
+
+static void on_park(cio_req *req)
+{
+	struct worker *w = req->data;
+
+	/* Fired, or cancelled as accepting resumed; parks again if full
+	 * once more, as a cancelled timer no longer keeps the loop alive. */
+	w->park_armed = false;
+	if (w->stopping)
+		maybe_finish(w);
+	else
+		accept_resume(w);
+}
+
+/* EMFILE, ENFILE, ENOBUFS, ...: the connections wait in the backlog
+ * while the ones we have finish and free descriptors. */
+static void accept_failed(struct worker *w, int err)
+{
+	uint64_t now = now_ns();
+
+	if (now - w->accept_warned > 10 * NS_PER_S || !w->accept_warned) {
+		fprintf(stderr, "cio-httpd: accept: %s; retrying every %llu ms\n",
+			strerror(-err), (unsigned long long)(RETRY_NS / 1000000));
+		w->accept_warned = now;
+	}
+	arm_retry(w, RETRY_NS);
+}
+
 static void on_accept(cio_req *req)
 {
 	struct worker *w = req->data;
-	uint64_t now;
 
 	if (req->flags & CIO_F_MORE) {
-		new_conn(w, (int)req->res);
+		multishot_conn(w, (int)req->res);
 		return;
 	}
 	w->accepting = false;
 	w->pausing = false;
-	if (req->res >= 0) {            /* a single accept */
-		new_conn(w, (int)req->res);
-		if (w->stopping)
-			maybe_finish(w);
-		else
-			accept_resume(w);
-		return;
-	}
+	if (req->res >= 0)              /* the last one of the multishot */
+		multishot_conn(w, (int)req->res);
 	if (w->stopping) {
 		maybe_finish(w);
 		return;
 	}
-	if (req->res == -ECANCELED) {   /* paused near --max-conns */
+	if (req->res >= 0 || req->res == -ECANCELED) {  /* paused near --max-conns */
 		accept_resume(w);
 		return;
 	}
-	/* EMFILE, ENFILE, ENOBUFS, ...: the connections wait in the backlog
-	 * while the ones we have finish and free descriptors. */
-	now = now_ns();
-	if (now - w->accept_warned > 10 * NS_PER_S || !w->accept_warned) {
-		fprintf(stderr, "cio-httpd: accept: %s; retrying every %llu ms\n",
-			strerror((int)-req->res), (unsigned long long)(RETRY_NS / 1000000));
-		w->accept_warned = now;
+	accept_failed(w, (int)req->res);
+}
+
+/* The listener has connections waiting: take each only with a slot for
+ * it. accept4 on the non-blocking listener cannot wait, so no slot is held
+ * for a connection that is not there. Bounded, so that one busy listener
+ * does not keep this thread's connections waiting. */
+static void on_readable(cio_req *req)
+{
+	struct worker *w = req->data;
+
+	w->accepting = false;
+	if (w->stopping) {
+		maybe_finish(w);
+		return;
 	}
-	arm_retry(w, RETRY_NS);
+	if (req->res < 0) {
+		accept_failed(w, (int)req->res);
+		return;
+	}
+	for (int i = 0; i < 64 && slot_take(); i++) {
+		int fd = accept4(w->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			int err = errno;
+
+			slot_give(w);
+			if (err == ECONNABORTED || err == EINTR)
+				continue;
+			if (err != EAGAIN && err != EWOULDBLOCK) {
+				accept_failed(w, -err);
+				return;
+			}
+			break;
+		}
+		new_conn(w, fd);
+	}
+	accept_resume(w);
 }
 
 static void on_drain(cio_req *req)
@@ -1174,7 +1306,7 @@ static void on_drain(cio_req *req)
  * loop alive, so cio_run returns. */
 static void maybe_finish(struct worker *w)
 {
-	if (!w->stopping || w->nconns || w->accepting || w->retry_armed)
+	if (!w->stopping || w->nconns || w->accepting || w->retry_armed || w->park_armed)
 		return;
 	if (w->drain_armed)
 		cio_cancel(w->loop, &w->drain_timer);
@@ -1191,10 +1323,13 @@ static void begin_stop(struct worker *w)
 	if (w->stopping)
 		return;
 	w->stopping = true;
+	atomic_store(&w->full, false);
 	if (w->accepting)
 		cio_cancel(w->loop, &w->accept_req);
 	if (w->retry_armed)
 		cio_cancel(w->loop, &w->retry_timer);
+	if (w->park_armed)
+		cio_cancel(w->loop, &w->park_timer);
 	/* Waiting connections go now; the others after their response. */
 	for (struct conn *c = w->conns; c; c = c->next) {
 		c->keep_alive = false;
