@@ -214,7 +214,8 @@ struct cio__backend_ops {
 	int  (*init)(struct cio_loop *loop, const struct cio_loop_opts *opts);
 	void (*fini)(struct cio_loop *loop);
 	/* Does it run op on fd (at off, for transfers)? CIO__CLAIM_*. Pure:
-	 * cio_op_path asks it too. */
+	 * cio_op_path asks it too. Asked with fd -1, YES means on every fd
+	 * (the core then stops asking). */
 	int  (*claims)(const struct cio_loop *loop, int op, int fd, int64_t off);
 	/* Take a request it claimed. 0, or -errno to reject it. */
 	int  (*submit)(struct cio_loop *loop, cio_req *req);
@@ -317,6 +318,7 @@ int  cio__ep_loop_fd(struct cio_loop *loop);
 struct cio_loop {
 	const struct cio__backend_ops *ops;
 	void            *be;               /* backend state */
+	uint64_t         claims_always;    /* 1 << op: the backend's on any fd */
 	cio_req        **pend;             /* pending requests, by pidx */
 	uint32_t         npending, pendcap;
 	struct cio__link *links;           /* CIO_LINK chains waiting to go on */
@@ -426,7 +428,16 @@ void cio__buffers_free(struct cio_loop *loop);
 int  cio__submit(struct cio_loop *loop, cio_req *req, int op, int fd, cio_cb cb);
 int  cio__route(struct cio_loop *loop, cio_req *req, unsigned how);
 int  cio__to_pool(struct cio_loop *loop, cio_req *req);
-void cio__untrack(struct cio_loop *loop, cio_req *req);
+void cio__learn_claims(struct cio_loop *loop);
+/* Out of the pending set, in O(1): the last one takes its place. */
+static inline void cio__untrack(struct cio_loop *loop, cio_req *req)
+{
+	uint32_t i = P(req)->pidx;
+	cio_req *last = loop->pend[--loop->npending];
+
+	loop->pend[i] = last;
+	P(last)->pidx = i;
+}
 bool cio__unhold(struct cio_loop *loop, cio_req *req);
 void cio__holds_run(struct cio_loop *loop);
 uint64_t cio__holds_wait_ns(const struct cio_loop *loop);
@@ -441,9 +452,27 @@ void cio__kick(struct cio_loop *loop);
 void *cio__grow(void *arr, uint32_t *cap, size_t size, uint32_t first);
 /* How long a backend may wait: the earliest timer or held request. */
 uint64_t cio__wait_ns(const struct cio_loop *loop);
-/* A result: final, or with CIO_F_MORE a multishot delivery. The callback
- * runs on the core's next drain, never from inside this call. */
-void cio__done(cio_req *req, int64_t res, uint32_t flags);
+/*
+ * The one door by which results come back (complete.c): final, or with
+ * CIO_F_MORE a multishot delivery (req stays pending; with CIO_F_BUF,
+ * req->buf is the buffer it delivers). The callback runs on the core's
+ * next drain, never from inside this call, so no backend's reap or walk
+ * is ever re-entered from one.
+ */
+void cio__done_more(cio_req *req, int64_t res, uint32_t flags);
+static inline void cio__done(cio_req *req, int64_t res, uint32_t flags)
+{
+	struct cio__priv *p = P(req);
+
+	if (cio__unlikely(flags & CIO_F_MORE)) {
+		cio__done_more(req, res, flags);
+		return;
+	}
+	req->res = res;
+	req->flags = flags;
+	p->where = CIO__W_DONE;
+	cio__q_push(&p->loop->done, req);
+}
 /* Callbacks wait to be run: the loop must not sleep. */
 static inline bool cio__has_done(const struct cio_loop *loop)
 {

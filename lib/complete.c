@@ -85,38 +85,26 @@ static void deliver_more(const struct cio__more *m)
 	}
 }
 
-/*
- * A result: final, or with CIO_F_MORE a multishot delivery (req stays
- * pending; with CIO_F_BUF, req->buf is the buffer it delivers). Never runs
- * a callback, so no backend's reap or walk is ever re-entered from one.
- */
-void cio__done(cio_req *req, int64_t res, uint32_t flags)
+/* cio__done's multishot half (the final half is inline in
+ * cio-internal.h): queue a delivery; req stays pending. */
+void cio__done_more(cio_req *req, int64_t res, uint32_t flags)
 {
-	struct cio__priv *p = P(req);
-	struct cio_loop *loop = p->loop;
+	struct cio_loop *loop = P(req)->loop;
 
-	if (cio__unlikely(flags & CIO_F_MORE)) {
-		if (cio__unlikely(loop->nmore == loop->morecap)) {
-			void *a = cio__grow(loop->more, &loop->morecap,
-					    sizeof(*loop->more), 64);
+	if (cio__unlikely(loop->nmore == loop->morecap)) {
+		void *a = cio__grow(loop->more, &loop->morecap, sizeof(*loop->more), 64);
 
-			if (!a) {
-				/* No memory to queue it: losing it is the one
-				 * thing worse than a callback from in here. */
-				struct cio__more now = { req, res, req->buf, flags };
+		if (!a) {
+			/* No memory to queue it: losing it is the one thing
+			 * worse than a callback from in here. */
+			struct cio__more now = { req, res, req->buf, flags };
 
-				deliver_more(&now);
-				return;
-			}
-			loop->more = a;
+			deliver_more(&now);
+			return;
 		}
-		loop->more[loop->nmore++] = (struct cio__more){ req, res, req->buf, flags };
-		return;
+		loop->more = a;
 	}
-	req->res = res;
-	req->flags = flags;
-	p->where = CIO__W_DONE;
-	cio__q_push(&loop->done, req);
+	loop->more[loop->nmore++] = (struct cio__more){ req, res, req->buf, flags };
 }
 
 /* Run the callbacks of what is done. Take the whole batch: what callbacks

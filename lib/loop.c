@@ -131,6 +131,7 @@ CIO_API int cio_loop_new(cio_loop **loopp, const struct cio_loop_opts *opts)
 		free(loop);
 		return ret;
 	}
+	cio__learn_claims(loop);
 	cio__pool_set_max(o.pool_max_threads);
 	/* Once per loop, on request: which backend, and why not the others. */
 	loop->debug = debug_level();

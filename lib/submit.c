@@ -47,15 +47,6 @@ static int track(struct cio_loop *loop, cio_req *req, int op, int fd, cio_cb cb)
 	return 0;
 }
 
-void cio__untrack(struct cio_loop *loop, cio_req *req)
-{
-	uint32_t i = P(req)->pidx;
-	cio_req *last = loop->pend[--loop->npending];
-
-	loop->pend[i] = last;
-	P(last)->pidx = i;
-}
-
 /* A read or write on a file goes to the pool, on a stream to the stream
  * engine. An explicit offset means a file (route() refused it on what the
  * fd cache knows is a stream); at the position, the fd's type says. */
@@ -80,13 +71,16 @@ static int rw_route(struct cio_loop *loop, int fd, int64_t off, int *why)
  * whether that is a fallback (the kernel lacks the op) and, for a read or
  * write on a stream, whether the fd is a socket.
  */
-static int decide(struct cio_loop *loop, int op, int fd, int64_t off, int *why)
+static inline int decide(struct cio_loop *loop, int op, int fd, int64_t off, int *why)
 {
 	int claim;
 
 	*why = 0;
 	if (op == CIO_OP_TIMER)
 		return ROUTE_TIMER;
+	/* What the backend claims on any fd needs no asking each time. */
+	if (cio__likely(loop->claims_always & (1ull << op)))
+		return ROUTE_BACKEND;
 	claim = loop->ops->claims(loop, op, fd, off);
 	if (cio__likely(claim == CIO__CLAIM_YES))
 		return ROUTE_BACKEND;
@@ -148,6 +142,17 @@ static void count_fallback(struct cio_loop *loop, cio_req *req, unsigned how, in
 	loop->stats.fallbacks++;
 	if (cio__unlikely(loop->debug))
 		trace_fallback(loop, req);
+}
+
+/* Once the backend is set up: the operations it claims whatever the fd
+ * (its answer for fd -1), so that decide() need not ask again. */
+void cio__learn_claims(struct cio_loop *loop)
+{
+	loop->claims_always = 0;
+	for (int op = 0; op < CIO_OP__COUNT; op++)
+		if (op != CIO_OP_TIMER &&
+		    loop->ops->claims(loop, op, -1, -1) == CIO__CLAIM_YES)
+			loop->claims_always |= 1ull << op;
 }
 
 /* The pool runs it: for route(), and for the stream engine's calls that
@@ -252,7 +257,7 @@ uint64_t cio__holds_wait_ns(const struct cio_loop *loop)
 /* Start a request (CIO__ROUTE_FIRST) or the next step of a CIO_ALL one:
  * the backend runs it, or the stream engine, or the pool, or the timer
  * heap. 0, or -errno if it could not be started (nothing runs then). */
-int cio__route(struct cio_loop *loop, cio_req *req, unsigned how)
+static inline int route(struct cio_loop *loop, cio_req *req, unsigned how)
 {
 	struct cio__priv *p = P(req);
 	int op = p->op;
@@ -316,6 +321,11 @@ int cio__route(struct cio_loop *loop, cio_req *req, unsigned how)
 	}
 }
 
+int cio__route(struct cio_loop *loop, cio_req *req, unsigned how)
+{
+	return route(loop, req, how);
+}
+
 /* Submission (called by req.c after argument checks): mark the request
  * pending, arm its deadline, then start it, or hold it behind the request
  * it is linked to. 0, or -errno: then the callback will not run. */
@@ -347,7 +357,7 @@ int cio__submit(struct cio_loop *loop, cio_req *req, int op, int fd, cio_cb cb)
 		if (ret < 0)
 			goto rejected;
 	} else {
-		ret = cio__route(loop, req, CIO__ROUTE_FIRST);
+		ret = route(loop, req, CIO__ROUTE_FIRST);
 		if (cio__unlikely(ret < 0))
 			goto rejected;
 		if (cio__unlikely(req->opts & CIO_LINK))
