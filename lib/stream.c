@@ -664,8 +664,17 @@ const char *cio__stream_path(const struct cio_loop *loop, int op, int fd)
 {
 	struct stat st;
 
-	if (op == CIO_OP_SENDFILE)
-		return "pool";     /* after readiness: see cio__stream_submit */
+	if (op == CIO_OP_SENDFILE) {
+		/* fd: out_fd. Non-blocking, the engine calls sendfile(2) here
+		 * (when the range is cached: see try_sendfile) and waits for
+		 * room through the backend; blocking, the pool calls it once
+		 * out_fd has room. */
+		int fl = fcntl(fd, F_GETFL);
+
+		if (fl < 0 || !(fl & O_NONBLOCK))
+			return "pool";
+		return loop->ops->op_path(loop, op, fd);
+	}
 	if (op == CIO_OP_SPLICE) {
 		/* fd: the end other than the pipe. Between pipes or with a
 		 * non-blocking socket the engine runs it; with anything else

@@ -996,9 +996,13 @@ START_TEST(sendfile_inline_when_it_cannot_block)
 	}
 	ck_assert_msg(cached == 1, "a file just written is not in the page cache");
 	sendfile_slice(loop, file, s, 0, "cached, non-blocking socket");
+	/* cio_op_path says so: the loop's own wait, not the pool. */
+	ck_assert_pstr_eq(cio_op_path(loop, CIO_OP_SENDFILE, s[0]),
+			  !strcmp(T_BACKEND_NAME, "uring") ? "ring" : "epoll");
 
 	ck_assert_int_eq(fcntl(s[0], F_SETFL, t_getfl(s[0]) & ~O_NONBLOCK), 0);
 	sendfile_slice(loop, file, s, 1, "cached, blocking socket");
+	ck_assert_pstr_eq(cio_op_path(loop, CIO_OP_SENDFILE, s[0]), "pool");
 	ck_assert_int_eq(fcntl(s[0], F_SETFL, t_getfl(s[0]) | O_NONBLOCK), 0);
 
 	/* Out of the cache, where the file system lets us evict it. */
