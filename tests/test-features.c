@@ -393,6 +393,49 @@ static unsigned sq_threads(unsigned long *ticks)
 	return n;
 }
 
+/* Wait (at most limit_s seconds, else fail) until every SQ thread of this
+ * process is asleep ("S" in /proc). */
+static void wait_sq_thread_asleep(unsigned limit_s)
+{
+	uint64_t t0 = t_now_ns();
+
+	for (;;) {
+		DIR *d = opendir("/proc/self/task");
+		struct dirent *e;
+		bool awake = false;
+
+		ck_assert_ptr_nonnull(d);
+		while ((e = readdir(d))) {
+			char path[300], comm[64] = "", stat[1024] = "", *p;
+			FILE *f;
+
+			if (e->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+			if (!(f = fopen(path, "r")))
+				continue;
+			if (!fgets(comm, sizeof(comm), f))
+				comm[0] = 0;
+			fclose(f);
+			if (strncmp(comm, "iou-sqp-", 8))
+				continue;
+			snprintf(path, sizeof(path), "/proc/self/task/%s/stat", e->d_name);
+			if (!(f = fopen(path, "r")))
+				continue;
+			if (fgets(stat, sizeof(stat), f) && (p = strrchr(stat, ')')) && p[1] &&
+			    p[2] != 'S')
+				awake = true;
+			fclose(f);
+		}
+		closedir(d);
+		if (!awake)
+			return;
+		ck_assert_msg(t_now_ns() - t0 < limit_s * 1000000000ull,
+			      "the SQ thread did not go to sleep in %u s", limit_s);
+		usleep(10000);
+	}
+}
+
 START_TEST(sqpoll_loops)
 {
 	struct cio_loop_opts lo = {
@@ -445,8 +488,11 @@ START_TEST(sqpoll_loops)
 	} else {
 		/* One kernel thread polls for both rings. */
 		ck_assert_uint_eq(nthreads, 1);
-		/* Idle, it sleeps: next to no CPU over 300 ms (ticks are 10 ms). */
-		usleep(100000);
+		/* Idle, it sleeps: next to no CPU over 300 ms (ticks are 10 ms),
+		 * counted from when /proc shows it asleep (a minute allowed: on
+		 * a loaded machine it may get the CPU late to see its idle time
+		 * passed). */
+		wait_sq_thread_asleep(60);
 		sq_threads(&t0);
 		usleep(300000);
 		sq_threads(&t1);
