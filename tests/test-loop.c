@@ -467,6 +467,38 @@ START_TEST(resubmit_from_callback)
 }
 END_TEST
 
+/* Stats count what happened, on every backend. */
+START_TEST(stats_count)
+{
+	cio_loop *loop = t_loop_new();
+	struct cio_stats s0, s1;
+	struct op o[10];
+	int sv[2];
+
+	ck_assert_int_eq(cio_loop_stats(loop, &s0), 0);
+	for (int i = 0; i < 10; i++) {
+		op_init(&o[i]);
+		START(&o[i], cio_nop(loop, &o[i].req, op_cb));
+	}
+	t_run(loop);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	op_init(&o[0]);
+	o[0].req.timeout_ns = 1000000;
+	START(&o[0], cio_poll(loop, &o[0].req, sv[0], POLLIN, op_cb));
+	t_run(loop);
+	ck_assert_int_eq(o[0].req.res, -ETIMEDOUT);
+	ck_assert_int_eq(cio_loop_stats(loop, &s1), 0);
+	ck_assert_uint_eq(s1.submitted - s0.submitted, 11);
+	ck_assert_uint_eq(s1.completed - s0.completed, 11);
+	ck_assert_uint_eq(s1.inflight, 0);
+	ck_assert_uint_eq(s1.timeouts - s0.timeouts, 1);
+	ck_assert_uint_gt(s1.kernel_enters, s0.kernel_enters);
+	close(sv[0]);
+	close(sv[1]);
+	t_loop_free(loop);
+}
+END_TEST
+
 static Suite *loop_suite(void)
 {
 	Suite *s = suite_create("loop");
@@ -483,6 +515,7 @@ static Suite *loop_suite(void)
 	tcase_add_test(tc, stop_from_callback);
 	tcase_add_test(tc, loop_fd_readable_when_work);
 	tcase_add_test(tc, batched_submission);
+	tcase_add_test(tc, stats_count);
 	tcase_add_test(tc, tiny_queue_loses_nothing);
 	tcase_add_test(tc, work_runs_off_loop_thread);
 	tcase_add_test(tc, op_path_answers);
