@@ -6,6 +6,9 @@
 #include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 const char *t_backend = "uring";
@@ -118,6 +121,102 @@ int t_check(const void *buf, size_t len, uint64_t seed, uint64_t off)
 		if (p[i] != pattern_byte(seed, off + i))
 			return 0;
 	return 1;
+}
+
+int64_t t_fpos(int fd)
+{
+	return lseek(fd, 0, SEEK_CUR);
+}
+
+int t_closed_fd(void)
+{
+	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(close(fd), 0);
+	errno = 0;
+	ck_assert_int_eq(fcntl(fd, F_GETFD), -1);
+	ck_assert_int_eq(errno, EBADF);
+	return fd;
+}
+
+int t_tcp_bound(struct sockaddr_in *sa, int rcvbuf)
+{
+	socklen_t len = sizeof(*sa);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	ck_assert_msg(fd >= 0, "socket: %s", strerror(errno));
+	if (rcvbuf > 0)
+		ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
+					    sizeof(rcvbuf)), 0);
+	memset(sa, 0, sizeof(*sa));
+	sa->sin_family = AF_INET;
+	sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_msg(bind(fd, (struct sockaddr *)sa, sizeof(*sa)) == 0, "bind: %s",
+		      strerror(errno));
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)sa, &len), 0);
+	ck_assert_uint_eq(len, sizeof(*sa));
+	return fd;
+}
+
+void t_tcp_pair(int fds[2], int sndbuf, int rcvbuf)
+{
+	struct sockaddr_in sa;
+	int l = t_tcp_bound(&sa, rcvbuf);   /* the accepted end inherits it */
+
+	ck_assert_int_eq(listen(l, 1), 0);
+	fds[0] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fds[0], 0);
+	if (sndbuf > 0)
+		ck_assert_int_eq(setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &sndbuf,
+					    sizeof(sndbuf)), 0);
+	/* On loopback the handshake completes into the backlog at once. */
+	ck_assert_msg(connect(fds[0], (struct sockaddr *)&sa, sizeof(sa)) == 0,
+		      "connect: %s", strerror(errno));
+	fds[1] = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	ck_assert_msg(fds[1] >= 0, "accept4: %s", strerror(errno));
+	ck_assert_int_eq(close(l), 0);
+}
+
+void t_unix_pair(int fds[2])
+{
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+}
+
+static void watchdog_cb(cio_req *req)
+{
+	struct t_watchdog *w = req->data;
+	char state[400] = "", msg[512];
+
+	w->calls++;
+	if (w->count)
+		(*w->count)++;
+	if (req->res == -ECANCELED)
+		return;
+	if (w->say)
+		w->say(w->arg, state, sizeof(state));
+	snprintf(msg, sizeof(msg), "still busy after %d s: %s (timer: %lld)",
+		 T_WATCHDOG_SEC, state, (long long)req->res);
+	if (w->fired)
+		w->fired(w->arg, msg);
+	else
+		ck_assert_msg(req->res == -ECANCELED, "%s", msg);
+}
+
+int t_watchdog_start(cio_loop *loop, struct t_watchdog *w, unsigned *count,
+		     void (*say)(void *arg, char *msg, size_t len), void *arg)
+{
+	memset(w, 0, sizeof(*w));
+	w->req.data = w;
+	w->count = count;
+	w->say = say;
+	w->arg = arg;
+	return cio_timer(loop, &w->req, T_WATCHDOG_SEC * 1000000000ull, watchdog_cb);
+}
+
+int t_watchdog_stop(cio_loop *loop, struct t_watchdog *w)
+{
+	return cio_cancel(loop, &w->req);
 }
 
 void t_count_cb(cio_req *req)

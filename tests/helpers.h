@@ -61,6 +61,45 @@ uint64_t t_now_ns(void);
 /* fcntl(fd, F_GETFL), asserting success. */
 int t_getfl(int fd);
 
+/* lseek(fd, 0, SEEK_CUR): the file position, or -1. */
+int64_t t_fpos(int fd);
+/* A descriptor number that is certainly closed right now. */
+int t_closed_fd(void);
+
+/* Connected pairs made with plain system calls, both ends blocking.
+ * t_tcp_pair: loopback TCP, fds[0] connected (SO_SNDBUF sndbuf if > 0),
+ * fds[1] accepted (SO_RCVBUF rcvbuf if > 0). t_unix_pair: AF_UNIX stream. */
+void t_tcp_pair(int fds[2], int sndbuf, int rcvbuf);
+void t_unix_pair(int fds[2]);
+/* A loopback TCP socket bound to an ephemeral port (SO_RCVBUF rcvbuf if
+ * > 0), its address in *sa: a listener once listen(2) is called. */
+struct sockaddr_in;
+int t_tcp_bound(struct sockaddr_in *sa, int rcvbuf);
+
+/*
+ * A watchdog: a timer of T_WATCHDOG_SEC on the loop of a test whose loop
+ * runs until its work is done, stopped (cancelled) by the test at that
+ * point. If it fires instead, the loop was still busy: the test fails with
+ * what say() writes about its state. Its callback is counted in calls and,
+ * when count is not NULL, in the test's own *count. A loop on another
+ * thread, where Check's assertions are not for use, sets fired (after
+ * t_watchdog_start, before it runs the loop) to record the failure itself.
+ */
+#define T_WATCHDOG_SEC 90   /* generous on a loaded machine, below T_TIMEOUT */
+struct t_watchdog {
+	cio_req   req;
+	unsigned  calls;
+	unsigned *count;
+	void    (*say)(void *arg, char *msg, size_t len);
+	void     *arg;
+	void    (*fired)(void *arg, const char *msg);
+};
+/* Arm it; cio_timer's result. */
+int t_watchdog_start(cio_loop *loop, struct t_watchdog *w, unsigned *count,
+		     void (*say)(void *arg, char *msg, size_t len), void *arg);
+/* Stop it; cio_cancel's result (0: it was still waiting). */
+int t_watchdog_stop(cio_loop *loop, struct t_watchdog *w);
+
 /* A counting callback: increments *(int *)req->data. */
 void t_count_cb(cio_req *req);
 

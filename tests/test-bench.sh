@@ -64,7 +64,7 @@ start_server() {
 	"$bench" echo-server --port 0 "$@" >"$tmp/srv" 2>"$tmp/srv.err" &
 	server=$!
 	port=
-	for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+	for _ in $(seq 600); do   # 60 s: a loaded machine
 		port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/srv" 2>/dev/null)
 		[ -n "$port" ] && return 0
 		kill -0 "$server" 2>/dev/null || break
@@ -73,11 +73,12 @@ start_server() {
 	return 1
 }
 
-# SIGTERM, then at most 3 s for a clean exit with status 0.
+# SIGTERM, then at most 60 s (generous for a loaded machine; a server that
+# ignores it never exits) for a clean exit with status 0.
 stop_server() {
 	what=$1
 	kill -TERM "$server"
-	for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30; do
+	for _ in $(seq 600); do
 		kill -0 "$server" 2>/dev/null || break
 		sleep 0.1
 	done

@@ -62,10 +62,10 @@ for b in ${backends//,/ }; do
 	echo "PASS: timer-cancel on $b: $(tail -n 1 "$tmp/tc.log")"
 
 	# Two clients, then the server exits by itself (bounded by timeout).
-	timeout 20 "$tmp/echo-server" 0 2 > "$tmp/echo.log" &
+	timeout 120 "$tmp/echo-server" 0 2 > "$tmp/echo.log" &
 	server=$!
 	port=
-	for _ in $(seq 100); do
+	for _ in $(seq 600); do   # 30 s: a loaded machine
 		port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/echo.log")
 		[ -n "$port" ] && break
 		sleep 0.05
@@ -75,7 +75,7 @@ for b in ${backends//,/ }; do
 		exec 3<>"/dev/tcp/127.0.0.1/$port"
 		msg="hello $i from $b $(head -c 3000 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 		printf '%s\n' "$msg" >&3
-		IFS= read -r -t 10 line <&3 || { echo "FAIL: echo-server on $b: no reply"; exit 1; }
+		IFS= read -r -t 60 line <&3 || { echo "FAIL: echo-server on $b: no reply"; exit 1; }
 		exec 3>&-
 		[ "$line" = "$msg" ] || { echo "FAIL: echo-server on $b: reply differs"; exit 1; }
 	done

@@ -9,6 +9,7 @@
 #include "helpers.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -19,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -35,66 +37,46 @@ static int getfd(int fd)
 	return fl;
 }
 
-/* A descriptor number that is certainly closed right now. */
-static int closed_fd(void)
+/* Wait (at most limit_s seconds, else fail) until want threads of this
+ * process other than the caller are inside system call nr, as /proc says. */
+static void wait_for_threads_in(long nr, unsigned want, unsigned limit_s)
 {
-	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	uint64_t t0 = t_now_ns();
+	char self[32];
 
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(close(fd), 0);
-	return fd;
+	snprintf(self, sizeof(self), "%ld", (long)syscall(SYS_gettid));
+	for (;;) {
+		DIR *d = opendir("/proc/self/task");
+		struct dirent *e;
+		unsigned found = 0;
+
+		ck_assert_ptr_nonnull(d);
+		while ((e = readdir(d))) {
+			char path[300], line[64] = "";
+			FILE *f;
+
+			if (e->d_name[0] == '.' || !strcmp(e->d_name, self))
+				continue;
+			snprintf(path, sizeof(path), "/proc/self/task/%s/syscall", e->d_name);
+			if (!(f = fopen(path, "r")))
+				continue;
+			if (fgets(line, sizeof(line), f) && strtol(line, NULL, 10) == nr)
+				found++;
+			fclose(f);
+		}
+		closedir(d);
+		if (found >= want)
+			return;
+		ck_assert_msg(t_now_ns() - t0 < limit_s * 1000000000ull,
+			      "%u of %u threads in system call %ld after %u s", found, want,
+			      nr, limit_s);
+		usleep(1000);
+	}
 }
 
 static struct sockaddr *SA(struct sockaddr_in *sa)
 {
 	return (struct sockaddr *)sa;
-}
-
-/* A TCP socket bound to 127.0.0.1 on a free port; *sa gets the address.
- * rcvbuf > 0 is set before listen(), so that accepted sockets inherit it. */
-static int tcp_bound(struct sockaddr_in *sa, int rcvbuf)
-{
-	socklen_t len = sizeof(*sa);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	ck_assert_msg(fd >= 0, "socket: %s", strerror(errno));
-	if (rcvbuf > 0)
-		ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
-					    sizeof(rcvbuf)), 0);
-	memset(sa, 0, sizeof(*sa));
-	sa->sin_family = AF_INET;
-	sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_msg(bind(fd, SA(sa), sizeof(*sa)) == 0, "bind: %s", strerror(errno));
-	ck_assert_int_eq(getsockname(fd, SA(sa), &len), 0);
-	ck_assert_uint_eq(len, sizeof(*sa));
-	return fd;
-}
-
-/* A connected loopback TCP pair made with plain system calls, both blocking:
- * fds[0] connected (SO_SNDBUF sndbuf if > 0), fds[1] accepted (SO_RCVBUF
- * rcvbuf if > 0). */
-static void tcp_pair(int fds[2], int sndbuf, int rcvbuf)
-{
-	struct sockaddr_in sa;
-	int l = tcp_bound(&sa, rcvbuf);
-
-	ck_assert_int_eq(listen(l, 1), 0);
-	fds[0] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	ck_assert_int_ge(fds[0], 0);
-	if (sndbuf > 0)
-		ck_assert_int_eq(setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &sndbuf,
-					    sizeof(sndbuf)), 0);
-	/* On loopback the handshake completes into the backlog at once. */
-	ck_assert_msg(connect(fds[0], SA(&sa), sizeof(sa)) == 0, "connect: %s",
-		      strerror(errno));
-	fds[1] = accept4(l, NULL, NULL, SOCK_CLOEXEC);
-	ck_assert_msg(fds[1] >= 0, "accept4: %s", strerror(errno));
-	ck_assert_int_eq(close(l), 0);
-}
-
-static void unix_pair(int fds[2])
-{
-	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -133,13 +115,14 @@ struct server {
 struct echo {
 	cio_loop      *loop;
 	struct sockaddr_in addr;
-	cio_req        accept_req, watchdog;
+	cio_req        accept_req;
+	struct t_watchdog watchdog;
 	unsigned       max_open, started, open, finished, accepted;
 	/* every submission accepted, every final and every CIO_F_MORE callback */
 	unsigned       subs, finals, mores;
 	unsigned       sockets, connects, shutdowns, c_sends, c_writes, c_recvs, c_reads;
 	unsigned       s_recvs, s_reads, s_sends, s_writes, s_eofs, c_eofs, shorts;
-	unsigned       pieces, accept_finals, watchdogs;
+	unsigned       pieces, accept_finals;
 	uint64_t       echoed;
 	struct client *clients;
 	struct server *servers;
@@ -233,7 +216,7 @@ static void echo_all_done(struct echo *e)
 {
 	/* The only requests left are the accept and the watchdog. */
 	ck_assert_int_eq(cio_cancel(e->loop, &e->accept_req), 0);
-	ck_assert_int_eq(cio_cancel(e->loop, &e->watchdog), 0);
+	ck_assert_int_eq(t_watchdog_stop(e->loop, &e->watchdog), 0);
 }
 
 /* Both directions are finished and the server has closed its end (its close
@@ -434,15 +417,12 @@ static void echo_accept_cb(cio_req *req)
 	server_recv_next(s);
 }
 
-static void echo_watchdog_cb(cio_req *req)
+static void echo_say(void *arg, char *msg, size_t len)
 {
-	struct echo *e = req->data;
+	struct echo *e = arg;
 
-	e->finals++;
-	e->watchdogs++;
-	ck_assert_msg(req->res == -ECANCELED,
-		      "echo stuck: %u started, %u accepted, %u finished, %u open",
-		      e->started, e->accepted, e->finished, e->open);
+	snprintf(msg, len, "echo stuck: %u started, %u accepted, %u finished, %u open",
+		 e->started, e->accepted, e->finished, e->open);
 }
 
 /* Raise the soft fd limit to the hard one; the limit we then have. */
@@ -507,8 +487,7 @@ START_TEST(echo_thousand_connections)
 	e->accept_req.opts = CIO_MULTISHOT;
 	echo_sub(e, cio_accept(loop, &e->accept_req, lfd, NULL, NULL, SOCK_CLOEXEC,
 			       echo_accept_cb));
-	e->watchdog.data = e;
-	echo_sub(e, cio_timer(loop, &e->watchdog, 60 * SEC, echo_watchdog_cb));
+	echo_sub(e, t_watchdog_start(loop, &e->watchdog, &e->finals, echo_say, e));
 	while (e->started < e->max_open)
 		client_start(e);
 	ck_assert_uint_eq(e->finals + e->mores, 0);
@@ -540,7 +519,7 @@ START_TEST(echo_thousand_connections)
 	ck_assert_uint_eq(e->accept_finals, 1);
 	ck_assert_int_eq(e->accept_req.res, -ECANCELED);
 	ck_assert_uint_eq(e->accept_req.flags & CIO_F_MORE, 0);
-	ck_assert_uint_eq(e->watchdogs, 1);
+	ck_assert_uint_eq(e->watchdog.calls, 1);
 	/* One final callback per accepted submission, and the loop agrees. */
 	ck_assert_uint_eq(e->finals, e->subs);
 	ck_assert_int_eq(cio_loop_stats(loop, &st1), 0);
@@ -604,7 +583,7 @@ START_TEST(broken_connections)
 	sigpipes = 0;
 
 	/* SO_LINGER {1, 0}: close() sends a reset instead of a FIN. */
-	tcp_pair(fds, 0, 0);
+	t_tcp_pair(fds, 0, 0);
 	ck_assert_int_eq(setsockopt(fds[1], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
 	ck_assert_int_eq(close(fds[1]), 0);
 	ck_assert_int_eq(RUN(&o, cio_recv(loop, &o.req, fds[0], buf, sizeof(buf), 0,
@@ -616,7 +595,7 @@ START_TEST(broken_connections)
 	ck_assert_int_eq(close(fds[0]), 0);
 
 	/* The same with the reset arriving while the recv waits. */
-	tcp_pair(fds, 0, 0);
+	t_tcp_pair(fds, 0, 0);
 	START(&o, cio_recv(loop, &o.req, fds[0], buf, sizeof(buf), 0, op_cb));
 	ck_assert_int_eq(cio_run(loop, CIO_RUN_NOWAIT), 1);
 	ck_assert_int_eq(o.n, 0);
@@ -629,7 +608,7 @@ START_TEST(broken_connections)
 	ck_assert_int_eq(close(fds[0]), 0);
 
 	/* A unix peer that has gone: send(2) would raise SIGPIPE here. */
-	unix_pair(fds);
+	t_unix_pair(fds);
 	ck_assert_int_eq(close(fds[1]), 0);
 	ck_assert_int_eq(RUN(&o, cio_send(loop, &o.req, fds[0], buf, 10, 0, op_cb)),
 			 -EPIPE);
@@ -666,7 +645,7 @@ START_TEST(errors_in_callback)
 	/* Bound but not listening: connecting to it is refused (the port stays
 	 * ours, so nothing else can be listening there), on blocking and
 	 * non-blocking sockets alike. */
-	nl = tcp_bound(&nla, 0);
+	nl = t_tcp_bound(&nla, 0);
 	for (int nb = 0; nb < 2; nb++) {
 		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | (nb ? SOCK_NONBLOCK : 0), 0);
 		ck_assert_int_ge(fd, 0);
@@ -709,7 +688,7 @@ START_TEST(errors_in_callback)
 	ck_assert_int_eq(close(fd), 0);
 
 	/* A closed descriptor. */
-	bad = closed_fd();
+	bad = t_closed_fd();
 	ck_assert_int_eq(RUN(&o, cio_recv(loop, &o.req, bad, buf, sizeof(buf), 0, op_cb)),
 			 -EBADF);
 	ck_assert_int_eq(RUN(&o, cio_send(loop, &o.req, bad, buf, 10, 0, op_cb)), -EBADF);
@@ -756,7 +735,7 @@ START_TEST(argument_errors_are_immediate)
 	int sp[2], pp[2], s;
 
 	op_init(&o);
-	unix_pair(sp);
+	t_unix_pair(sp);
 	ck_assert_int_eq(pipe2(pp, O_CLOEXEC), 0);
 	s = sp[0];
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -944,7 +923,7 @@ START_TEST(connect_leaves_fd_flags)
 	socklen_t len;
 	char buf[64];
 	struct op o;
-	int l = tcp_bound(&la, 0);
+	int l = t_tcp_bound(&la, 0);
 
 	op_init(&o);
 	ck_assert_int_eq(listen(l, 8), 0);
@@ -1053,9 +1032,9 @@ static void cancel_fd_case(bool tcp)
 	op_init(&pol);
 	op_init(&tmr);
 	if (tcp) {
-		tcp_pair(fds, small, small);
+		t_tcp_pair(fds, small, small);
 	} else {
-		unix_pair(fds);
+		t_unix_pair(fds);
 		ck_assert_int_eq(setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &small,
 					    sizeof(small)), 0);
 	}
@@ -1145,7 +1124,7 @@ START_TEST(fd_passing)
 
 	ck_assert_ptr_nonnull(data);
 	op_init(&o);
-	unix_pair(sp);
+	t_unix_pair(sp);
 	f = openat(dfd, "f", O_CREAT | O_RDWR | O_CLOEXEC, 0600);
 	ck_assert_int_ge(f, 0);
 	t_fill(data, PASS_LEN, 31, 0);
@@ -1216,7 +1195,7 @@ START_TEST(poll_readiness)
 	int sp[2];
 
 	op_init(&o);
-	unix_pair(sp);
+	t_unix_pair(sp);
 
 	/* Writable at once. */
 	ck_assert_int_eq(RUN(&o, cio_poll(loop, &o.req, sp[0], POLLOUT, op_cb)) & POLLOUT,
@@ -1302,7 +1281,7 @@ START_TEST(socket_accept_shutdown)
 	ck_assert_int_eq(close(fd2), 0);
 
 	/* Connect while a single accept with an address waits. */
-	l = tcp_bound(&la, 0);
+	l = t_tcp_bound(&la, 0);
 	ck_assert_int_eq(listen(l, 8), 0);
 	memset(&peer, 0xa5, sizeof(peer));
 	START(&ao, cio_accept(loop, &ao.req, l, SA(&peer), &plen,
@@ -1416,7 +1395,15 @@ START_TEST(connect_unix_full_backlog)
 		START(&c, cio_connect(loop, &c.req, bl2, (struct sockaddr *)&sa, salen, op_cb));
 		for (int i = 0; i < 3; i++)
 			ck_assert_int_ge(cio_run(loop, CIO_RUN_NOWAIT), 0);
-		usleep(20000);
+		/* On aio and pool the stream engine hands a blocking connect
+		 * that found no room to a pool thread: cancel once both (the
+		 * first one's and this one's) are inside connect(2), as /proc
+		 * says, not after a sleep that is usually long enough.
+		 * (Cancelled earlier, the loop was seen to hang in cio_run 7
+		 * times in 80: reported, not fixed here.) On the ring the
+		 * cancel ends it whenever it comes. */
+		if (strcmp(cio_backend(loop), "uring"))
+			wait_for_threads_in(SYS_connect, 2, 60);
 		ck_assert_int_eq(cio_cancel(loop, &c.req), 0);
 		if (!strncmp(t_variant, "uring", 5) && strcmp(t_variant, "uring-fallback")) {
 			while (!c.n)

@@ -6,14 +6,6 @@
 #include <time.h>
 #include <sys/resource.h>
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 #define NTIMERS 1000
 
 struct tmr {
@@ -38,7 +30,7 @@ static void tmr_cb(cio_req *req)
 {
 	struct tmr *t = req->data;
 
-	t->fired_at = now_ns();
+	t->fired_at = t_now_ns();
 	t->calls++;
 	ck_assert_int_eq(req->res, 0);
 	/* Out of order only if an earlier-fired timer was surely due later. */
@@ -68,18 +60,18 @@ START_TEST(thousand_timers_in_order)
 		order[i] = order[j];
 		order[j] = tmp;
 	}
-	uint64_t base = now_ns() + 100 * 1000000ull;   /* room for a loaded machine */
+	uint64_t base = t_now_ns() + 100 * 1000000ull;   /* room for a loaded machine */
 
 	for (unsigned k = 0; k < NTIMERS; k++) {
 		unsigned i = order[k];
-		uint64_t now = now_ns();
+		uint64_t now = t_now_ns();
 		uint64_t dl = base + (uint64_t)i * 200000ull;
 
 		ck_assert_uint_gt(dl, now);
 		t[i].deadline = dl;
 		t[i].req.data = &t[i];
 		ck_assert_int_eq(cio_timer(loop, &t[i].req, dl - now, tmr_cb), 0);
-		t[i].latest = dl + (now_ns() - now);
+		t[i].latest = dl + (t_now_ns() - now);
 	}
 	t_run(loop);
 	ck_assert_int_eq(ctx.fired, NTIMERS);
@@ -161,11 +153,11 @@ START_TEST(idle_loop_sleeps)
 
 	req.data = &n;
 	ck_assert_int_eq(cio_timer(loop, &req, 200 * 1000000ull, t_count_cb), 0);
-	t0 = now_ns();
+	t0 = t_now_ns();
 	cpu0 = thread_cpu_us();
 	t_run(loop);
 	cpu = thread_cpu_us() - cpu0;
-	wall = now_ns() - t0;
+	wall = t_now_ns() - t0;
 	ck_assert_int_eq(n, 1);
 	ck_assert_uint_ge(wall, 200 * 1000000ull);
 	printf("idle 200 ms timer wait [%s]: %llu us of CPU\n", t_variant,
