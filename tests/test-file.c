@@ -32,19 +32,6 @@ static int64_t fpos(int fd)
 	return lseek(fd, 0, SEEK_CUR);
 }
 
-/* A descriptor number that is certainly closed right now. */
-static int closed_fd(void)
-{
-	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(close(fd), 0);
-	errno = 0;
-	ck_assert_int_eq(fcntl(fd, F_GETFD), -1);
-	ck_assert_int_eq(errno, EBADF);
-	return fd;
-}
-
 static int all_bytes(const uint8_t *p, size_t len, uint8_t v)
 {
 	for (size_t i = 0; i < len; i++)
@@ -117,7 +104,7 @@ START_TEST(openat_results)
 	ck_assert_int_eq(errno, EBADF);
 	ck_assert_int_eq(RUN(&o, cio_openat(loop, &o.req, 9999, "a",
 					    O_RDONLY | O_CLOEXEC, 0, op_cb)), -EBADF);
-	bad = closed_fd();
+	bad = t_closed_fd();
 	ck_assert_int_eq(RUN(&o, cio_openat(loop, &o.req, bad, "a",
 					    O_RDONLY | O_CLOEXEC, 0, op_cb)), -EBADF);
 	/* An absolute path ignores dirfd, even a bad one. */
@@ -256,7 +243,7 @@ START_TEST(read_write_offsets)
 	ck_assert_int_eq(RUN(&o, cio_read(loop, &o.req, -1, r, 10, 0, op_cb)), -EBADF);
 	ck_assert_int_eq(RUN(&o, cio_write(loop, &o.req, -1, w, 10, 0, op_cb)), -EBADF);
 	ck_assert_int_eq(RUN(&o, cio_read(loop, &o.req, -1, r, 10, -1, op_cb)), -EBADF);
-	bad = closed_fd();
+	bad = t_closed_fd();
 	ck_assert_int_eq(RUN(&o, cio_read(loop, &o.req, bad, r, 10, 0, op_cb)), -EBADF);
 	ck_assert_int_eq(RUN(&o, cio_write(loop, &o.req, bad, w, 10, 0, op_cb)), -EBADF);
 	ck_assert_int_eq(RUN(&o, cio_write(loop, &o.req, bad, w, 10, -1, op_cb)), -EBADF);
@@ -594,7 +581,7 @@ START_TEST(fsync_results)
 
 	ck_assert_int_eq(RUN(&o, cio_fsync(loop, &o.req, -1, 0, op_cb)), -EBADF);
 	ck_assert_int_eq(RUN(&o, cio_fsync(loop, &o.req, -1, CIO_FSYNC_DATA, op_cb)), -EBADF);
-	bad = closed_fd();
+	bad = t_closed_fd();
 	ck_assert_int_eq(RUN(&o, cio_fsync(loop, &o.req, bad, 0, op_cb)), -EBADF);
 	ck_assert_int_eq(RUN(&o, cio_fsync(loop, &o.req, bad, CIO_FSYNC_DATA, op_cb)), -EBADF);
 
@@ -678,7 +665,7 @@ START_TEST(fallocate_ftruncate)
 	/* Bad descriptors. */
 	ck_assert_int_eq(RUN(&o, cio_fallocate(loop, &o.req, -1, 0, 0, 4096, op_cb)), -EBADF);
 	ck_assert_int_eq(RUN(&o, cio_ftruncate(loop, &o.req, -1, 10, op_cb)), -EBADF);
-	bad = closed_fd();
+	bad = t_closed_fd();
 	ck_assert_int_eq(RUN(&o, cio_fallocate(loop, &o.req, bad, 0, 0, 4096, op_cb)), -EBADF);
 	ck_assert_int_eq(RUN(&o, cio_ftruncate(loop, &o.req, bad, 10, op_cb)), -EBADF);
 
