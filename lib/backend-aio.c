@@ -76,7 +76,7 @@ static void prep(struct aio_backend *be, cio_req *req, unsigned slot)
 		else
 			io_prep_fsync(cb, p->fd);
 	} else {
-		bool rd = p->op == CIO_OP_READ || p->op == CIO_OP_READV;
+		bool rd = cio__op_has(p->op, OPF_RX);
 		struct cio__step st;
 
 		cio__step(req, &st);

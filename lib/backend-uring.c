@@ -263,7 +263,7 @@ static int uring_init(struct cio_loop *loop, const struct cio_loop_opts *opts)
 static void prep_rw(struct io_uring_sqe *sqe, cio_req *req)
 {
 	struct cio__priv *p = P(req);
-	bool rd = p->op == CIO_OP_READ || p->op == CIO_OP_READV;
+	bool rd = cio__op_has(p->op, OPF_RX);
 	bool fixed = req->opts & CIO_FIXED_BUF;
 	struct cio__step st;
 	int opcode;

@@ -26,7 +26,7 @@ static int64_t neg_errno(ssize_t ret)
 static int64_t exec_rw(cio_req *req)
 {
 	struct cio__priv *p = P(req);
-	bool rd = p->op == CIO_OP_READ || p->op == CIO_OP_READV;
+	bool rd = cio__op_has(p->op, OPF_RX);
 	struct cio__step st;
 	int fd = p->fd;
 
