@@ -87,16 +87,32 @@ START_TEST(advice_reaches_the_page_cache)
 }
 END_TEST
 
+/* A small file in a fresh directory, for the cases that need no cache. */
+struct small { char *dir; int dfd, fd; };
+
+static void small_open(struct small *f)
+{
+	f->dir = t_tmpdir();
+	f->dfd = t_dirfd(f->dir);
+	f->fd = t_mkfile(f->dfd, "f", 8192, 1);
+}
+
+static void small_close(struct small *f)
+{
+	close(f->fd);
+	close(f->dfd);
+	t_tmpdir_rm(f->dir);
+}
+
 START_TEST(errors_by_value)
 {
 	cio_loop *loop = t_loop_new();
-	int pfd[2], fd, dfd;
+	struct small f;
+	int pfd[2], fd;
 	struct op o;
-	char *dir;
 
-	dir = t_tmpdir();
-	dfd = t_dirfd(dir);
-	fd = t_mkfile(dfd, "f", 8192, 1);
+	small_open(&f);
+	fd = f.fd;
 	op_init(&o);
 	/* At once: the callback never runs. */
 	REJECT(&o, cio_fadvise(loop, &o.req, fd, -1, 0, POSIX_FADV_NORMAL, op_cb), -EINVAL);
@@ -114,9 +130,7 @@ START_TEST(errors_by_value)
 					     op_cb)), -ESPIPE);
 	close(pfd[0]);
 	close(pfd[1]);
-	close(fd);
-	close(dfd);
-	t_tmpdir_rm(dir);
+	small_close(&f);
 	t_loop_free(loop);
 }
 END_TEST
@@ -126,13 +140,12 @@ START_TEST(path_and_long_range)
 	cio_loop *loop = t_loop_new();
 	bool ring = !strcmp(t_variant, "uring");
 	struct cio_stats s0, s1, s2;
-	int fd, dfd;
+	struct small f;
 	struct op o;
-	char *dir;
+	int fd;
 
-	dir = t_tmpdir();
-	dfd = t_dirfd(dir);
-	fd = t_mkfile(dfd, "f", 8192, 1);
+	small_open(&f);
+	fd = f.fd;
 	op_init(&o);
 	ck_assert_pstr_eq(cio_op_path(loop, CIO_OP_FADVISE, fd), ring ? "ring" : "pool");
 	ck_assert_int_eq(cio_loop_stats(loop, &s0), 0);
@@ -148,9 +161,7 @@ START_TEST(path_and_long_range)
 					     op_cb)), 0);
 	ck_assert_int_eq(cio_loop_stats(loop, &s2), 0);
 	ck_assert_uint_eq(s2.pool_jobs - s1.pool_jobs, 1);
-	close(fd);
-	close(dfd);
-	t_tmpdir_rm(dir);
+	small_close(&f);
 	t_loop_free(loop);
 }
 END_TEST
@@ -158,13 +169,12 @@ END_TEST
 START_TEST(cancel_and_deadline)
 {
 	cio_loop *loop = t_loop_new();
+	struct small f;
 	struct op a, b;
-	int fd, dfd;
-	char *dir;
+	int fd;
 
-	dir = t_tmpdir();
-	dfd = t_dirfd(dir);
-	fd = t_mkfile(dfd, "f", 8192, 1);
+	small_open(&f);
+	fd = f.fd;
 	op_init(&a);
 	op_init(&b);
 	/* Cancelled at once: it did not start, or it won the race. */
@@ -178,9 +188,7 @@ START_TEST(cancel_and_deadline)
 	ck_assert_int_eq(b.n, 1);
 	ck_assert(a.req.res == 0 || a.req.res == -ECANCELED);
 	ck_assert_int_eq(b.req.res, 0);
-	close(fd);
-	close(dfd);
-	t_tmpdir_rm(dir);
+	small_close(&f);
 	t_loop_free(loop);
 }
 END_TEST
