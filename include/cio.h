@@ -155,7 +155,8 @@ struct cio_stats {
 	uint64_t sq_full;        /* submissions queued in user space because the SQ was full */
 	uint64_t timeouts;       /* operations whose deadline (timeout_ns) passed */
 	uint64_t faults;         /* faults injected (CIO_FAULTS) */
-	uint64_t reserved[5];
+	uint64_t inline_ops;     /* file reads/writes done on the loop thread (RWF_NOWAIT) */
+	uint64_t reserved[4];
 };
 
 /* Library version string "MAJOR.MINOR.PATCH". Never fails. */

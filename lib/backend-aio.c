@@ -6,6 +6,15 @@
  * streams; the shared thread pool for everything else. AIO completions
  * signal an eventfd in the same epoll set.
  *
+ * Completions are read straight from the AIO ring that io_setup mapped
+ * into our memory, as the kernel allows (no io_getevents, whose cost per
+ * I/O made aio slower than fio's libaio engine); the eventfd is in epoll
+ * edge-triggered, so it wakes a sleeping loop and is never read. Where the
+ * ring's layout is not the one we know (or CIO_DEBUG_AIO_REAP=syscall),
+ * io_getevents does the reading. Transfers carry RWF_NOWAIT, so io_submit
+ * never blocks the loop on the file system or a full device queue: what
+ * would have blocked completes -EAGAIN and goes to the pool.
+ *
  * Requests take an iocb slot and are handed to the kernel in one io_submit
  * per loop iteration. A short io_submit is continued after the failing iocb
  * (which completes with its error); -EAGAIN waits for completions to free
@@ -16,6 +25,7 @@
 
 #include <stdlib.h>
 #include <unistd.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <libaio.h>
@@ -25,6 +35,18 @@
 #define TAG_AIO    CIO__EP_TAG_USER
 #define REAP_BATCH 64
 #define FLUSH_EARLY 1u
+
+/* The kernel's AIO ring (fs/aio.c), at the address io_setup returns. */
+struct aio_ring {
+	unsigned id, nr, head, tail;
+	unsigned magic, compat_features, incompat_features, header_length;
+	struct io_event events[];
+};
+#define AIO_RING_MAGIC 0xa10a10a1u
+
+/* Passes that may skip epoll because the ring had completions, before
+ * epoll is asked anyway for streams, posts and pool results. */
+#define EPOLL_SKIP_MAX 8
 
 struct aio_backend {
 	struct cio__ep   ep;         /* first: epoll.c's view of loop->be */
@@ -38,6 +60,8 @@ struct aio_backend {
 	struct iocb    **pend;       /* prepared, not yet submitted, in order */
 	unsigned         npend;
 	struct cio__reqq waitq;      /* waiting for a free slot */
+	struct aio_ring *ring;       /* NULL: reap with io_getevents */
+	unsigned         skipped;    /* passes in a row without epoll */
 };
 
 static struct aio_backend *BE(const struct cio_loop *loop)
@@ -52,17 +76,13 @@ static bool aio_op(int op)
 
 /* Goes through AIO: an O_DIRECT fd, at an explicit offset for transfers.
  * Buffered files would block inside io_submit, so they do not. */
-static bool direct(const struct aio_backend *be, int op, int fd, int64_t off)
+static bool direct(const struct cio_loop *loop, int op, int fd, int64_t off)
 {
-	int fl;
-
-	if (!be->ctx || (op != CIO_OP_FSYNC && off < 0))
+	if (!BE(loop)->ctx || (op != CIO_OP_FSYNC && off < 0))
 		return false;
-	/* Asked each time, not remembered: O_DIRECT can be switched on and
-	 * off with F_SETFL, and the route must be the one cio_op_path()
-	 * reports. ~200 ns, small beside a device round trip. */
-	fl = fcntl(fd, F_GETFL);
-	return fl >= 0 && (fl & O_DIRECT);
+	/* From the loop's fd cache (fdinfo.c), not an fcntl per request: a
+	 * flag changed with F_SETFL counts from cio_cancel_fd() on. */
+	return cio__fd_direct((struct cio_loop *)loop, fd);
 }
 
 static void prep(struct aio_backend *be, cio_req *req, unsigned slot)
@@ -88,6 +108,7 @@ static void prep(struct aio_backend *be, cio_req *req, unsigned slot)
 			io_prep_pread(cb, p->fd, st.buf, st.len, st.off);
 		else
 			io_prep_pwrite(cb, p->fd, st.buf, st.len, st.off);
+		cb->aio_rw_flags = RWF_NOWAIT;
 	}
 	io_set_eventfd(cb, be->efd);
 	cb->data = req;
@@ -124,7 +145,7 @@ static int aio_claims(const struct cio_loop *loop, int op, int fd, int64_t off)
 {
 	if (op == CIO_OP_NOP)
 		return CIO__CLAIM_YES;
-	return aio_op(op) && direct(BE(loop), op, fd, op == CIO_OP_FSYNC ? 0 : off) ?
+	return aio_op(op) && direct(loop, op, fd, op == CIO_OP_FSYNC ? 0 : off) ?
 	       CIO__CLAIM_YES : CIO__CLAIM_NO;
 }
 
@@ -186,37 +207,76 @@ static void flush(struct cio_loop *loop, struct aio_backend *be)
 	}
 }
 
-static void reap(struct cio_loop *loop)
+static void complete(struct cio_loop *loop, struct aio_backend *be,
+		     const struct io_event *ev)
 {
-	struct aio_backend *be = BE(loop);
+	cio_req *req = ev->data;
+	int64_t res = (long)ev->res;
+
+	be->inflight--;
+	release(be, ev->obj);
+	if (cio__unlikely(res == -EAGAIN) && P(req)->op != CIO_OP_FSYNC) {
+		/* RWF_NOWAIT: it would have blocked in io_submit. */
+		if (to_pool(loop, req) == 0)
+			return;
+	}
+	cio__done(req, res, 0);
+}
+
+/* Completions from the ring in our memory: the kernel moves tail, we
+ * move head. The count taken. */
+static unsigned reap_ring(struct cio_loop *loop, struct aio_backend *be)
+{
+	struct aio_ring *ring = be->ring;
+	unsigned head = ring->head, n = 0;
+	unsigned tail = __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
+
+	while (head != tail) {
+		struct io_event ev = ring->events[head];
+
+		head = head + 1 == ring->nr ? 0 : head + 1;
+		__atomic_store_n(&ring->head, head, __ATOMIC_RELEASE);
+		complete(loop, be, &ev);
+		n++;
+	}
+	return n;
+}
+
+static unsigned reap_syscall(struct cio_loop *loop, struct aio_backend *be)
+{
 	struct timespec zero = { 0, 0 };
 	struct io_event evs[REAP_BATCH];
-	uint64_t cnt;
+	unsigned total = 0;
 	int n;
 
-	if (read(be->efd, &cnt, sizeof(cnt)) < 0) {
-		/* EAGAIN: nothing signalled; look anyway */
-	}
 	do {
 		n = io_getevents(be->ctx, 0, REAP_BATCH, evs, &zero);
-		for (int i = 0; i < n; i++) {
-			cio_req *req = evs[i].data;
-
-			be->inflight--;
-			release(be, evs[i].obj);
-			cio__done(req, (long)evs[i].res, 0);
-		}
+		for (int i = 0; i < n; i++)
+			complete(loop, be, &evs[i]);
+		if (n > 0)
+			total += (unsigned)n;
 	} while (n == REAP_BATCH);
 	if (cio__unlikely(n < 0)) {
 		static const uint64_t one = 1;
 
 		/* -EINTR, -EAGAIN, ...: the events stay in the AIO ring, but
-		 * the eventfd was read above and nothing would signal it
-		 * again. Signal it ourselves: the next pass reaps them. */
+		 * the edge that woke us is spent. Make another: the next
+		 * pass reaps them. */
 		if (write(be->efd, &one, sizeof(one)) < 0) {
 			/* EAGAIN: the counter is saturated, hence readable. */
 		}
 	}
+	return total;
+}
+
+static unsigned reap(struct cio_loop *loop)
+{
+	struct aio_backend *be = BE(loop);
+	unsigned n;
+
+	if (!be->ctx)
+		return 0;
+	n = be->ring ? reap_ring(loop, be) : reap_syscall(loop, be);
 	/* Freed slots go to the requests waiting for one. */
 	while (be->nfree && be->waitq.head) {
 		cio_req *req = cio__q_pop(&be->waitq);
@@ -224,6 +284,7 @@ static void reap(struct cio_loop *loop)
 		P(req)->iflags &= ~CIO__IF_LOCALQ;
 		queue(be, req);
 	}
+	return n;
 }
 
 static void aio_event(struct cio_loop *loop, uint64_t tag)
@@ -238,6 +299,16 @@ static int aio_poll(struct cio_loop *loop, bool block)
 
 	if (be->npend)
 		flush(loop, be);
+	/* What the ring holds needs no system call. With completions in
+	 * hand, a pass may skip epoll (whose answer would be "nothing" most
+	 * times at this pace), but not many in a row: streams, posts and
+	 * pool results are heard there. */
+	if (be->ring && be->inflight && reap_ring(loop, be) &&
+	    be->skipped < EPOLL_SKIP_MAX) {
+		be->skipped++;
+		return 0;
+	}
+	be->skipped = 0;
 	/* Refused iocbs completed just now: do not sleep on them. */
 	return cio__ep_poll(loop, block && !cio__has_done(loop));
 }
@@ -310,9 +381,16 @@ static int aio_init(struct cio_loop *loop, const struct cio_loop_opts *opts)
 		ret = be->efd < 0 ? -errno : -ENOMEM;
 		goto fail;
 	}
-	ret = cio__ep_add(&be->ep, be->efd, TAG_AIO);
-	if (ret < 0)
-		goto fail;
+	{
+		/* Edge-triggered: each completion's signal wakes epoll once,
+		 * and the counter is never read (see the top). */
+		struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.u64 = TAG_AIO };
+
+		if (epoll_ctl(be->ep.epfd, EPOLL_CTL_ADD, be->efd, &ev) < 0) {
+			ret = -errno;
+			goto fail;
+		}
+	}
 	for (unsigned i = 0; i < be->nr; i++)
 		be->freel[i] = be->nr - 1 - i;
 	be->nfree = be->nr;
@@ -324,6 +402,14 @@ static int aio_init(struct cio_loop *loop, const struct cio_loop_opts *opts)
 		be->ctx = NULL;
 		if (loop->auto_backend)
 			goto fail;
+	} else {
+		struct aio_ring *ring = (struct aio_ring *)be->ctx;
+		const char *how = getenv("CIO_DEBUG_AIO_REAP");
+
+		if (ring->magic == AIO_RING_MAGIC && !ring->incompat_features &&
+		    ring->header_length == sizeof(*ring) &&
+		    !(how && !strcmp(how, "syscall")))
+			be->ring = ring;
 	}
 
 	return 0;

@@ -186,6 +186,13 @@ bool cio__finish_step(struct cio_loop *loop, cio_req *req, int64_t *res)
 	left = (req->opts & CIO_ALL) || (p->iflags & CIO__IF_HASNEXT) ? remaining(req) : 0;
 	if (xfer)
 		p->a.x.limit = 0;
+	if (p->iflags & CIO__IF_INLINE_PART) {
+		/* inline.c moved the first bytes, the pool the rest: one
+		 * result, as one pread(2) would give. What stops the rest (an
+		 * error, a cancel) leaves a short transfer, for it happened. */
+		p->iflags &= ~CIO__IF_INLINE_PART;
+		*res = *res >= 0 ? *res + p->a.x.moved : (int64_t)p->a.x.moved;
+	}
 
 	if ((req->opts & CIO_ALL) && xfer) {
 		if (step > 0 && (uint64_t)step < left) {

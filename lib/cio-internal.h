@@ -68,7 +68,9 @@ enum {
                                         first start */
 #define CIO__IF_BACKEND_RETRY (1u << 17) /* stream: the backend's own call met
                                         -EAGAIN; once ready it goes again */
-/* Bits 18-31 are free. */
+#define CIO__IF_INLINE_PART (1u << 18) /* inline.c moved a.x.moved bytes of
+                                        it; the pool does the rest */
+/* Bits 19-31 are free. */
 /* What the core keeps across the steps of one request; the rest is the
  * backends' and the stream engine's, cleared before each step. */
 #define CIO__IF_CORE (CIO__IF_CANCELED | CIO__IF_TIMEDOUT | CIO__IF_HASNEXT | \
@@ -364,6 +366,7 @@ struct cio_loop {
 	/* fdinfo.c: what this loop learned of fds' O_DIRECT flags */
 	struct cio__fdinfo *fdinfo;
 	unsigned         nfdinfo;
+	uint64_t         inline_budget;    /* inline.c: bytes left this pass */
 
 	struct cio_stats stats;
 };
@@ -411,6 +414,15 @@ bool cio__fd_no_zc(struct cio_loop *loop, int fd);
 bool cio__fd_set_no_zc(struct cio_loop *loop, int fd);
 void cio__fd_set_recv_waits(struct cio_loop *loop, int fd, bool waits);
 void cio__fd_free(struct cio_loop *loop);
+bool cio__fd_nowait(struct cio_loop *loop, int fd, bool rx);
+void cio__fd_set_no_nowait(struct cio_loop *loop, int fd, bool rx);
+bool cio__fd_direct(struct cio_loop *loop, int fd);
+
+/* inline.c: buffered file transfers tried on the loop thread first */
+#define CIO__INLINE_BUDGET (1u << 20)   /* bytes copied inline per pass */
+void cio__inline_refill(struct cio_loop *loop);
+bool cio__inline_usable(struct cio_loop *loop, int op, int fd);
+bool cio__inline_try(struct cio_loop *loop, cio_req *req);
 
 /* faults.c: CIO_FAULTS, read from the environment; a decision per start:
  * CIO__FAULT_HOLD with *arg microseconds, CIO__FAULT_SHORT with *arg

@@ -32,7 +32,8 @@ static void complete_final(cio_req *req, int64_t res, uint32_t flags)
 		atomic_fetch_sub_explicit(&loop->nposted, 1, memory_order_release);
 	} else {
 		if (cio__unlikely(req->opts || p->timer_slot ||
-				  (p->iflags & (CIO__IF_HASNEXT | CIO__IF_TIMEDOUT)) ||
+				  (p->iflags & (CIO__IF_HASNEXT | CIO__IF_TIMEDOUT |
+					       CIO__IF_INLINE_PART)) ||
 				  loop->link_open == req) &&
 		    cio__finish_step(loop, req, &res))
 			return;

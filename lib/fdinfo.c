@@ -22,6 +22,10 @@
  * check to the kernel; "O_DIRECT" for what is now buffered is learned
  * again before a request is refused.
  *
+ * The O_DIRECT flag decides routes too (aio takes O_DIRECT transfers,
+ * inline.c only buffered ones), so a flag changed with F_SETFL after the
+ * loop has seen the fd counts from cio_cancel_fd() on, which forgets it.
+ *
  * The same entry says whether the fd can seek: an offset other than -1 on
  * a pipe, socket or other stream is -ESPIPE on every backend, as pread(2)
  * says, where io_uring would quietly ignore it. "A stream" is learned again
@@ -54,6 +58,7 @@ struct cio__fdinfo {
 	uint8_t  recv_waits;    /* the last receive on it found nothing */
 	uint8_t  no_zc;         /* the kernel refused a zero-copy send on it */
 	uint8_t  stream;        /* cannot seek: offsets are -ESPIPE */
+	uint8_t  no_nowait;     /* 1 << rx: RWF_NOWAIT refused (inline.c) */
 };
 
 static uint8_t shift_of(unsigned v)
@@ -258,4 +263,30 @@ bool cio__fd_set_no_zc(struct cio_loop *loop, int fd)
 		return false;
 	fi->no_zc = 1;
 	return true;
+}
+
+/* A buffered file (or block device) the loop may try RWF_NOWAIT on, in
+ * this direction: not O_DIRECT, not a stream, not refused before. */
+bool cio__fd_nowait(struct cio_loop *loop, int fd, bool rx)
+{
+	const struct cio__fdinfo *fi = lookup(loop, fd);
+
+	return fi && fi->state == FD_BUFFERED && !fi->stream &&
+	       !(fi->no_nowait & (1u << rx));
+}
+
+void cio__fd_set_no_nowait(struct cio_loop *loop, int fd, bool rx)
+{
+	struct cio__fdinfo *fi = lookup(loop, fd);
+
+	if (fi)
+		fi->no_nowait |= (uint8_t)(1u << rx);
+}
+
+/* Opened (or set) O_DIRECT, as far as the loop knows. */
+bool cio__fd_direct(struct cio_loop *loop, int fd)
+{
+	const struct cio__fdinfo *fi = lookup(loop, fd);
+
+	return fi && fi->state == FD_DIRECT;
 }

@@ -132,6 +132,7 @@ CIO_API int cio_loop_new(cio_loop **loopp, const struct cio_loop_opts *opts)
 		return ret;
 	}
 	cio__learn_claims(loop);
+	cio__inline_refill(loop);
 	cio__pool_set_max(o.pool_max_threads);
 	/* Once per loop, on request: which backend, and why not the others. */
 	loop->debug = debug_level();
@@ -229,6 +230,7 @@ CIO_API int cio_run(cio_loop *loop, int mode)
 	before = loop->ncallbacks;
 
 	for (;;) {
+		cio__inline_refill(loop);
 		cio__drain(loop);
 		if (loop->stop)
 			break;

@@ -13,7 +13,7 @@
 
 #include "cio-internal.h"
 
-enum { ROUTE_BACKEND, ROUTE_STREAM, ROUTE_POOL, ROUTE_TIMER };
+enum { ROUTE_BACKEND, ROUTE_STREAM, ROUTE_POOL, ROUTE_TIMER, ROUTE_INLINE };
 #define WHY_LACKS 1u   /* decide()'s *why: the kernel lacks the op */
 #define WHY_SOCK  2u   /* ... a read or write on a socket */
 
@@ -47,19 +47,21 @@ static int track(struct cio_loop *loop, cio_req *req, int op, int fd, cio_cb cb)
 	return 0;
 }
 
-/* A read or write on a file goes to the pool, on a stream to the stream
- * engine. An explicit offset means a file (route() refused it on what the
- * fd cache knows is a stream); at the position, the fd's type says. */
-static int rw_route(struct cio_loop *loop, int fd, int64_t off, int *why)
+/* A read or write on a file goes to the pool (a buffered one tried on
+ * the loop thread first: inline.c), on a stream to the stream engine. An
+ * explicit offset means a file (route() refused it on what the fd cache
+ * knows is a stream); at the position, the fd's type says. */
+static int rw_route(struct cio_loop *loop, int op, int fd, int64_t off, int *why)
 {
 	struct stat st;
 
 	if (off >= 0 && !cio__fd_is_stream(loop, fd))
-		return ROUTE_POOL;
+		return cio__inline_usable(loop, op, fd) ? ROUTE_INLINE : ROUTE_POOL;
 	/* A bad fd: the pool's call reports it, as the kernel words it. */
-	if (fstat(fd, &st) < 0 || S_ISREG(st.st_mode) || S_ISBLK(st.st_mode) ||
-	    S_ISDIR(st.st_mode))
+	if (fstat(fd, &st) < 0 || S_ISDIR(st.st_mode))
 		return ROUTE_POOL;
+	if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))
+		return cio__inline_usable(loop, op, fd) ? ROUTE_INLINE : ROUTE_POOL;
 	if (S_ISSOCK(st.st_mode))
 		*why |= WHY_SOCK;
 	return ROUTE_STREAM;
@@ -88,7 +90,7 @@ static inline int decide(struct cio_loop *loop, int op, int fd, int64_t off, int
 		*why |= WHY_LACKS;
 	switch (cio__op_class(op)) {
 	case CIO__CLASS_RW:
-		return rw_route(loop, fd, off, why);
+		return rw_route(loop, op, fd, off, why);
 	case CIO__CLASS_STREAM:
 		return ROUTE_STREAM;
 	default:
@@ -115,6 +117,8 @@ CIO_API const char *cio_op_path(const cio_loop *loop, int op, int fd)
 		return loop->ops->op_path(loop, op, fd);
 	case ROUTE_STREAM:
 		return cio__stream_path(loop, op, fd);
+	case ROUTE_INLINE:
+		return "inline";
 	default:
 		return "pool";
 	}
@@ -315,6 +319,11 @@ static inline int route(struct cio_loop *loop, cio_req *req, unsigned how)
 		if (why & WHY_SOCK)
 			p->iflags |= CIO__IF_SOCK;
 		return cio__stream_submit(loop, req);
+	case ROUTE_INLINE:
+		count_fallback(loop, req, how, why);
+		if (cio__inline_try(loop, req))
+			return 0;
+		return cio__to_pool(loop, req);
 	default:
 		count_fallback(loop, req, how, why);
 		return cio__to_pool(loop, req);

@@ -100,6 +100,9 @@ int t_watchdog_start(cio_loop *loop, struct t_watchdog *w, unsigned *count,
 /* Stop it; cio_cancel's result (0: it was still waiting). */
 int t_watchdog_stop(cio_loop *loop, struct t_watchdog *w);
 
+/* How many pages of fd's first len bytes the page cache holds (mincore). */
+size_t t_resident_pages(int fd, size_t len);
+
 /* A counting callback: increments *(int *)req->data. */
 void t_count_cb(cio_req *req);
 

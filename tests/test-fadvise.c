@@ -9,26 +9,8 @@
 
 #include <fcntl.h>
 #include <unistd.h>
-#include <sys/mman.h>
 
 #define FILE_LEN (4u * MiB)
-
-/* How many of the file's pages are in the page cache (mincore(2)). */
-static size_t resident_pages(int fd, size_t len)
-{
-	size_t page = (size_t)getpagesize(), n = (len + page - 1) / page, in = 0;
-	unsigned char *vec = malloc(n);
-	void *map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
-
-	ck_assert_ptr_nonnull(vec);
-	ck_assert_ptr_ne(map, MAP_FAILED);
-	ck_assert_int_eq(mincore(map, len, vec), 0);
-	for (size_t i = 0; i < n; i++)
-		in += vec[i] & 1;
-	munmap(map, len);
-	free(vec);
-	return in;
-}
 
 static int cached_file(char **dirp, int *dfdp)
 {
@@ -56,11 +38,11 @@ START_TEST(advice_reaches_the_page_cache)
 
 	fd = cached_file(&dir, &dfd);
 	op_init(&o);
-	ck_assert_uint_eq(resident_pages(fd, FILE_LEN), pages);
+	ck_assert_uint_eq(t_resident_pages(fd, FILE_LEN), pages);
 
 	ck_assert_int_eq(RUN(&o, cio_fadvise(loop, &o.req, fd, 0, 0, POSIX_FADV_DONTNEED,
 					     op_cb)), 0);
-	in = resident_pages(fd, FILE_LEN);
+	in = t_resident_pages(fd, FILE_LEN);
 	ck_assert_msg(in == 0, "[%s] %zu of %zu pages still cached after DONTNEED",
 		      t_variant, in, pages);
 
@@ -69,7 +51,7 @@ START_TEST(advice_reaches_the_page_cache)
 					     op_cb)), 0);
 	/* WILLNEED starts reading; wait for it, generously. */
 	end = t_now_ns() + 30000000000ull;
-	while ((in = resident_pages(fd, FILE_LEN)) < MiB / (size_t)getpagesize() &&
+	while ((in = t_resident_pages(fd, FILE_LEN)) < MiB / (size_t)getpagesize() &&
 	       t_now_ns() < end)
 		usleep(1000);
 	ck_assert_msg(in >= MiB / (size_t)getpagesize(),

@@ -398,14 +398,15 @@ START_TEST(op_path_answers)
 		ck_assert_str_eq(cio_op_path(loop, CIO_OP_READ, fd), "ring");
 		ck_assert_str_eq(cio_op_path(loop, CIO_OP_TIMER, -1), "ring");
 	} else if (!strcmp(t_variant, "aio") || !strcmp(t_variant, "pool")) {
-		/* A buffered file: the pool on both (aio takes O_DIRECT only). */
-		ck_assert_str_eq(cio_op_path(loop, CIO_OP_READ, fd), "pool");
+		/* A buffered file: the loop thread tries it, then the pool,
+		 * on both (aio takes O_DIRECT only). */
+		ck_assert_str_eq(cio_op_path(loop, CIO_OP_READ, fd), "inline");
 		ck_assert_str_eq(cio_op_path(loop, CIO_OP_FSYNC, fd), "pool");
 		ck_assert_str_eq(cio_op_path(loop, CIO_OP_OPENAT, fd), "pool");
 		ck_assert_str_eq(cio_op_path(loop, CIO_OP_TIMER, -1), "epoll");
 		ck_assert_str_eq(cio_op_path(loop, CIO_OP_NOP, -1), "epoll");
 	} else if (!strcmp(t_variant, "uring-fallback")) {
-		ck_assert_str_eq(cio_op_path(loop, CIO_OP_READ, fd), "pool");
+		ck_assert_str_eq(cio_op_path(loop, CIO_OP_READ, fd), "inline");
 		ck_assert_str_eq(cio_op_path(loop, CIO_OP_OPENAT, fd), "pool");
 		ck_assert_str_eq(cio_op_path(loop, CIO_OP_TIMER, -1), "ring");
 	} else {

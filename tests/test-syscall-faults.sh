@@ -79,10 +79,18 @@ done
 for e in EINTR EAGAIN; do
 	for w in 1 2 1..3+1; do run uring "" "io_uring_register:error=$e:when=$w"; done
 done
+# The aio backend reads completions from the AIO ring in user space;
+# CIO_DEBUG_AIO_REAP=syscall makes it call io_getevents, to be faulted.
+CIO_DEBUG_AIO_REAP=syscall
+export CIO_DEBUG_AIO_REAP
 for s in io_getevents io_submit; do
 	for e in EINTR EAGAIN; do
 		for w in $WHEN; do run aio "" "$s:error=$e:when=$w"; done
 	done
+done
+unset CIO_DEBUG_AIO_REAP
+for e in EINTR EAGAIN; do
+	for w in $WHEN; do run aio "" "io_submit:error=$e:when=$w"; done
 done
 for be in aio pool; do
 	for w in $WHEN; do run $be "" "epoll_pwait2:error=EINTR:when=$w"; done
@@ -90,6 +98,14 @@ for be in aio pool; do
 	for w in $WHEN; do
 		run $be "" "epoll_pwait2:error=ENOSYS" "epoll_wait:error=EINTR:when=$w"
 	done
+done
+for be in aio pool; do
+	# The inline try of a buffered transfer (lib/inline.c): whatever it
+	# meets, the request still completes with its data, on the pool.
+	for e in EAGAIN EINTR EOPNOTSUPP ENOSYS EPERM EINVAL; do
+		for w in 1 2+3; do run $be "" "preadv2:error=$e:when=$w"; done
+	done
+	for e in EAGAIN EINTR; do run $be "" "pwritev2:error=$e:when=1+2"; done
 done
 for be in uring aio pool; do
 	# glibc falls back from clone3 to clone only on ENOSYS; both get it.

@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Inline file transfers: where a buffered file read or write would go to
+ * the pool (aio and pool backends, and what the ring lacks), it is tried
+ * first on the loop's thread with preadv2/pwritev2(RWF_NOWAIT), which
+ * answers at once from the page cache or says -EAGAIN; only what it
+ * could not do goes to a pool thread. A cached 4 KiB read then costs one
+ * system call instead of a futex wake, a thread switch and an eventfd.
+ *
+ * Never on O_DIRECT files (there RWF_NOWAIT still waits for the device)
+ * and never on what the fd cache does not know to be a buffered file.
+ *
+ * What the file system refuses (-EOPNOTSUPP: ext4 and tmpfs writes on
+ * 6.18, tmpfs reads) is remembered per fd and direction; -ENOSYS (a
+ * kernel without preadv2, a seccomp policy that says so) turns it off
+ * for the process. Any other error goes to the pool, whose call words it.
+ *
+ * The loop's inline copying is bounded per pass (CIO__INLINE_BUDGET
+ * bytes): a request larger than what is left of it goes to the pool
+ * whole, so a burst of large cached reads cannot hold the loop away from
+ * its sockets for long.
+ */
+#include "config.h"
+
+#include <stdatomic.h>
+#include <sys/uio.h>
+
+#include "cio-internal.h"
+
+static atomic_bool off_for_process;
+
+/* The loop calls this once per pass. */
+void cio__inline_refill(struct cio_loop *loop)
+{
+	loop->inline_budget = CIO__INLINE_BUDGET;
+}
+
+bool cio__inline_usable(struct cio_loop *loop, int op, int fd)
+{
+	return !atomic_load_explicit(&off_for_process, memory_order_relaxed) &&
+	       cio__fd_nowait(loop, fd, cio__op_has(op, OPF_RX));
+}
+
+static ssize_t nowait_call(int fd, bool rx, struct iovec *iov, int cnt, int64_t off)
+{
+	return rx ? preadv2(fd, iov, cnt, off, RWF_NOWAIT) :
+		    pwritev2(fd, iov, cnt, off, RWF_NOWAIT);
+}
+
+/* Try req's step now. true: it is done (cio__done was called), or the
+ * part the page cache had is done and the rest went to the pool;
+ * false: nothing moved, the caller sends it all to the pool. */
+bool cio__inline_try(struct cio_loop *loop, cio_req *req)
+{
+	struct cio__priv *p = P(req);
+	bool rx = cio__op_has(p->op, OPF_RX);
+	struct cio__step st;
+	struct iovec one, *iov = &one;
+	uint64_t want = 0;
+	ssize_t r;
+	int cnt = 1;
+
+	cio__step(req, &st);
+	if (st.vec) {
+		iov = st.buf;
+		cnt = (int)st.len;
+		for (int i = 0; i < cnt; i++)
+			want += iov[i].iov_len;
+	} else {
+		one.iov_base = st.buf;
+		one.iov_len = st.len;
+		want = st.len;
+	}
+	if (want > loop->inline_budget)
+		return false;
+	r = nowait_call(p->fd, rx, iov, cnt, st.off);
+	if (r < 0) {
+		if (errno == EOPNOTSUPP)
+			cio__fd_set_no_nowait(loop, p->fd, rx);
+		else if (errno == ENOSYS)
+			atomic_store_explicit(&off_for_process, true, memory_order_relaxed);
+		return false;
+	}
+	loop->inline_budget -= (uint64_t)r;
+	loop->stats.inline_ops++;
+	if ((uint64_t)r == want || r == 0 || (req->opts & CIO_ALL)) {
+		/* All of it, or EOF; CIO_ALL goes on by itself. */
+		cio__done(req, r, 0);
+		return true;
+	}
+	/* Short: EOF, or only part of it was cached. Ask once more for the
+	 * rest (0 says EOF); what is still missing goes to the pool, and
+	 * the one result is the sum (chain.c), as one pread(2) reports. */
+	want -= (uint64_t)r;
+	p->a.x.moved += (uint32_t)r;
+	cio__step(req, &st);
+	if (st.vec) {
+		r = nowait_call(p->fd, rx, st.buf, (int)st.len, st.off);
+	} else {
+		one.iov_base = st.buf;
+		one.iov_len = st.len;
+		r = nowait_call(p->fd, rx, &one, 1, st.off);
+	}
+	if (r == 0 || (r > 0 && (uint64_t)r == want)) {
+		loop->inline_budget -= (uint64_t)r;
+		r += p->a.x.moved;
+		p->a.x.moved = 0;
+		cio__done(req, r, 0);
+		return true;
+	}
+	if (r > 0) {
+		loop->inline_budget -= (uint64_t)r;
+		p->a.x.moved += (uint32_t)r;
+	}
+	p->iflags |= CIO__IF_INLINE_PART;
+	if (cio__to_pool(loop, req) < 0) {
+		/* A short transfer, as the kernel may give. */
+		r = p->a.x.moved;
+		p->iflags &= ~CIO__IF_INLINE_PART;
+		p->a.x.moved = 0;
+		cio__done(req, r, 0);
+	}
+	return true;
+}
