@@ -280,7 +280,7 @@ static void prep_rw(struct io_uring_sqe *sqe, cio_req *req)
 		sqe->buf_index = (uint16_t)cio__fixed_index(p->loop, st.buf, st.len);
 }
 
-static void prep(struct io_uring_sqe *sqe, cio_req *req)
+static void prep_any(struct io_uring_sqe *sqe, cio_req *req)
 {
 	struct cio__priv *p = P(req);
 	struct cio__step st;
@@ -403,6 +403,19 @@ static void prep(struct io_uring_sqe *sqe, cio_req *req)
 		break;
 	}
 	io_uring_sqe_set_data(sqe, req);
+}
+
+/* A nop, the measure of the per-op cost and how programs yield, is set
+ * up in line; everything else goes through prep_any's switch, whose
+ * prologue alone saves six registers. */
+static inline void prep(struct io_uring_sqe *sqe, cio_req *req)
+{
+	if (P(req)->op == CIO_OP_NOP) {
+		io_uring_prep_nop(sqe);
+		io_uring_sqe_set_data(sqe, req);
+		return;
+	}
+	prep_any(sqe, req);
 }
 
 /* An SQE now, flushing the SQ to the kernel once if it is full. */
