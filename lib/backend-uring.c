@@ -661,12 +661,45 @@ static void handle_cqe(struct cio_loop *loop, struct uring_backend *be,
 	cio__done(req, res, 0);
 }
 
+/* Up to REAP_BATCH CQEs copied out of the ring (head advanced), read in
+ * place as io_uring_for_each_cqe does: liburing's peek_batch_cqe is a
+ * call into the library and fills an array of pointers first. Only when
+ * the ring looks empty is it asked, for what it does then: flush the
+ * kernel's overflow backlog, or run task work the kernel flagged. */
+struct cqe_copy { uint64_t ud; int32_t res; uint32_t flags; };
+
+static unsigned take_cqes(struct uring_backend *be, struct cqe_copy *got)
+{
+	struct io_uring *ring = &be->ring;
+	unsigned head = *ring->cq.khead;
+	unsigned n = io_uring_smp_load_acquire(ring->cq.ktail) - head;
+
+	if (!n) {
+		struct io_uring_cqe *cqe;
+
+		if (!io_uring_peek_batch_cqe(ring, &cqe, 1))
+			return 0;
+		n = io_uring_smp_load_acquire(ring->cq.ktail) - head;
+	}
+	if (n > REAP_BATCH)
+		n = REAP_BATCH;
+	for (unsigned i = 0; i < n; i++) {
+		const struct io_uring_cqe *cqe =
+			&ring->cq.cqes[(head + i) & ring->cq.ring_mask];
+
+		got[i].ud = cqe->user_data;
+		got[i].res = cqe->res;
+		got[i].flags = cqe->flags;
+	}
+	io_uring_cq_advance(ring, n);
+	return n;
+}
+
 /* Reap every CQE, in batches: copy them out and advance the CQ head before
  * running callbacks, which may submit (and so enter the kernel) again. */
 static unsigned reap(struct cio_loop *loop, struct uring_backend *be)
 {
-	struct io_uring_cqe *cqes[REAP_BATCH];
-	struct { uint64_t ud; int32_t res; uint32_t flags; } got[REAP_BATCH];
+	struct cqe_copy got[REAP_BATCH];
 	unsigned total = 0, n;
 
 	/* At most about a CQ's worth per call: callbacks that resubmit work
@@ -676,16 +709,9 @@ static unsigned reap(struct cio_loop *loop, struct uring_backend *be)
 		if (cio__unlikely(IO_URING_READ_ONCE(*be->ring.sq.kflags) &
 				  IORING_SQ_CQ_OVERFLOW))
 			loop->stats.cq_overflows++;
-		/* Flushes the kernel's overflow backlog when the CQ is empty. */
-		n = io_uring_peek_batch_cqe(&be->ring, cqes, REAP_BATCH);
+		n = take_cqes(be, got);
 		if (!n)
 			break;
-		for (unsigned i = 0; i < n; i++) {
-			got[i].ud = cqes[i]->user_data;
-			got[i].res = cqes[i]->res;
-			got[i].flags = cqes[i]->flags;
-		}
-		io_uring_cq_advance(&be->ring, n);
 		for (unsigned i = 0; i < n; i++)
 			handle_cqe(loop, be, got[i].ud, got[i].res, got[i].flags);
 		total += n;
