@@ -179,7 +179,12 @@ static void uring_fini(struct cio_loop *loop)
  * it; we run it at our next io_uring_enter, and TASKRUN_FLAG tells
  * liburing's peek to enter when some waits. On loopback HTTP with 64 KiB
  * responses, those interrupts cost cio-httpd a fifth of its throughput),
- * and for SQPOLL, the SQ thread of another ring of ours. */
+ * and for SQPOLL, the SQ thread of another ring of ours.
+ * Not SINGLE_ISSUER | DEFER_TASKRUN (6.1): a loop may change threads
+ * (cio_loop_new(3)), and the ring would answer its next thread -EEXIST;
+ * and with deferred task work no CQE is posted until the loop's thread
+ * enters, so the ring fd that cio_loop_fd exports would not wake a poller.
+ * On a nop round trip they saved no measurable time either. */
 static int setup_ring(struct uring_backend *be, const struct cio_loop_opts *opts,
 		      struct io_uring_params *params)
 {
