@@ -179,7 +179,12 @@ static void uring_fini(struct cio_loop *loop)
  * it; we run it at our next io_uring_enter, and TASKRUN_FLAG tells
  * liburing's peek to enter when some waits. On loopback HTTP with 64 KiB
  * responses, those interrupts cost cio-httpd a fifth of its throughput),
- * and for SQPOLL, the SQ thread of another ring of ours. */
+ * and for SQPOLL, the SQ thread of another ring of ours.
+ * Not SINGLE_ISSUER | DEFER_TASKRUN (6.1): a loop may change threads
+ * (cio_loop_new(3)), and the ring would answer its next thread -EEXIST;
+ * and with deferred task work no CQE is posted until the loop's thread
+ * enters, so the ring fd that cio_loop_fd exports would not wake a poller.
+ * On a nop round trip they saved no measurable time either. */
 static int setup_ring(struct uring_backend *be, const struct cio_loop_opts *opts,
 		      struct io_uring_params *params)
 {
@@ -280,7 +285,7 @@ static void prep_rw(struct io_uring_sqe *sqe, cio_req *req)
 		sqe->buf_index = (uint16_t)cio__fixed_index(p->loop, st.buf, st.len);
 }
 
-static void prep(struct io_uring_sqe *sqe, cio_req *req)
+static void prep_any(struct io_uring_sqe *sqe, cio_req *req)
 {
 	struct cio__priv *p = P(req);
 	struct cio__step st;
@@ -403,6 +408,19 @@ static void prep(struct io_uring_sqe *sqe, cio_req *req)
 		break;
 	}
 	io_uring_sqe_set_data(sqe, req);
+}
+
+/* A nop, the measure of the per-op cost and how programs yield, is set
+ * up in line; everything else goes through prep_any's switch, whose
+ * prologue alone saves six registers. */
+static inline void prep(struct io_uring_sqe *sqe, cio_req *req)
+{
+	if (P(req)->op == CIO_OP_NOP) {
+		io_uring_prep_nop(sqe);
+		io_uring_sqe_set_data(sqe, req);
+		return;
+	}
+	prep_any(sqe, req);
 }
 
 /* An SQE now, flushing the SQ to the kernel once if it is full. */
@@ -648,12 +666,45 @@ static void handle_cqe(struct cio_loop *loop, struct uring_backend *be,
 	cio__done(req, res, 0);
 }
 
+/* Up to REAP_BATCH CQEs copied out of the ring (head advanced), read in
+ * place as io_uring_for_each_cqe does: liburing's peek_batch_cqe is a
+ * call into the library and fills an array of pointers first. Only when
+ * the ring looks empty is it asked, for what it does then: flush the
+ * kernel's overflow backlog, or run task work the kernel flagged. */
+struct cqe_copy { uint64_t ud; int32_t res; uint32_t flags; };
+
+static unsigned take_cqes(struct uring_backend *be, struct cqe_copy *got)
+{
+	struct io_uring *ring = &be->ring;
+	unsigned head = *ring->cq.khead;
+	unsigned n = io_uring_smp_load_acquire(ring->cq.ktail) - head;
+
+	if (!n) {
+		struct io_uring_cqe *cqe;
+
+		if (!io_uring_peek_batch_cqe(ring, &cqe, 1))
+			return 0;
+		n = io_uring_smp_load_acquire(ring->cq.ktail) - head;
+	}
+	if (n > REAP_BATCH)
+		n = REAP_BATCH;
+	for (unsigned i = 0; i < n; i++) {
+		const struct io_uring_cqe *cqe =
+			&ring->cq.cqes[(head + i) & ring->cq.ring_mask];
+
+		got[i].ud = cqe->user_data;
+		got[i].res = cqe->res;
+		got[i].flags = cqe->flags;
+	}
+	io_uring_cq_advance(ring, n);
+	return n;
+}
+
 /* Reap every CQE, in batches: copy them out and advance the CQ head before
  * running callbacks, which may submit (and so enter the kernel) again. */
 static unsigned reap(struct cio_loop *loop, struct uring_backend *be)
 {
-	struct io_uring_cqe *cqes[REAP_BATCH];
-	struct { uint64_t ud; int32_t res; uint32_t flags; } got[REAP_BATCH];
+	struct cqe_copy got[REAP_BATCH];
 	unsigned total = 0, n;
 
 	/* At most about a CQ's worth per call: callbacks that resubmit work
@@ -663,16 +714,9 @@ static unsigned reap(struct cio_loop *loop, struct uring_backend *be)
 		if (cio__unlikely(IO_URING_READ_ONCE(*be->ring.sq.kflags) &
 				  IORING_SQ_CQ_OVERFLOW))
 			loop->stats.cq_overflows++;
-		/* Flushes the kernel's overflow backlog when the CQ is empty. */
-		n = io_uring_peek_batch_cqe(&be->ring, cqes, REAP_BATCH);
+		n = take_cqes(be, got);
 		if (!n)
 			break;
-		for (unsigned i = 0; i < n; i++) {
-			got[i].ud = cqes[i]->user_data;
-			got[i].res = cqes[i]->res;
-			got[i].flags = cqes[i]->flags;
-		}
-		io_uring_cq_advance(&be->ring, n);
 		for (unsigned i = 0; i < n; i++)
 			handle_cqe(loop, be, got[i].ud, got[i].res, got[i].flags);
 		total += n;

@@ -129,10 +129,14 @@ CIO_API int cio_cancel_all(cio_loop *loop)
  * deadline passed, so it is cancelled and ends -ETIMEDOUT. */
 unsigned cio__expire(struct cio_loop *loop)
 {
-	uint64_t now = cio__now_ns();
+	uint64_t now;
 	unsigned n = 0;
 	cio_req *req;
 
+	/* No clock read on every pass of a loop without timers. */
+	if (!loop->timers.len)
+		return 0;
+	now = cio__now_ns();
 	while ((req = cio__timers_due(loop, now))) {
 		struct cio__priv *p = P(req);
 

@@ -321,6 +321,8 @@ struct cio_loop {
 	const struct cio__backend_ops *ops;
 	void            *be;               /* backend state */
 	uint64_t         claims_always;    /* 1 << op: the backend's on any fd */
+	uint64_t         straight;         /* 1 << op: a start needs no check in
+	                                      route(), straight to the backend */
 	cio_req        **pend;             /* pending requests, by pidx */
 	uint32_t         npending, pendcap;
 	struct cio__link *links;           /* CIO_LINK chains waiting to go on */
@@ -441,6 +443,7 @@ int  cio__submit(struct cio_loop *loop, cio_req *req, int op, int fd, cio_cb cb)
 int  cio__route(struct cio_loop *loop, cio_req *req, unsigned how);
 int  cio__to_pool(struct cio_loop *loop, cio_req *req);
 void cio__learn_claims(struct cio_loop *loop);
+void cio__learn_straight(struct cio_loop *loop);
 /* Out of the pending set, in O(1): the last one takes its place. */
 static inline void cio__untrack(struct cio_loop *loop, cio_req *req)
 {

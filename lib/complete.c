@@ -27,6 +27,9 @@ static void complete_final(cio_req *req, int64_t res, uint32_t flags)
 	struct cio__priv *p = P(req);
 	struct cio_loop *loop = p->loop;
 	cio_cb cb = p->cb;
+	/* Read before untrack's store to another request, which the compiler
+	 * must assume may be this one: reloading op after it stalled. */
+	int op = p->op;
 
 	if (p->iflags & CIO__IF_POSTED) {
 		atomic_fetch_sub_explicit(&loop->nposted, 1, memory_order_release);
@@ -39,10 +42,10 @@ static void complete_final(cio_req *req, int64_t res, uint32_t flags)
 			return;
 		cio__untrack(loop, req);
 	}
-	if (p->op == CIO_OP_RECV_POOL)
+	if (op == CIO_OP_RECV_POOL)
 		cio__bufpool_unuse(p->a.rp.pool);
 	else
-		new_fd(loop, p->op, res);
+		new_fd(loop, op, res);
 	loop->stats.completed++;
 	loop->ncallbacks++;
 	req->res = res;

@@ -137,6 +137,7 @@ CIO_API int cio_loop_new(cio_loop **loopp, const struct cio_loop_opts *opts)
 	/* Once per loop, on request: which backend, and why not the others. */
 	loop->debug = debug_level();
 	cio__faults_init(loop);
+	cio__learn_straight(loop);
 	if (loop->debug)
 		fprintf(stderr, "libcio: backend %s (%s%s%s)\n", loop->ops->name,
 			name ? "asked for" : "auto", wlen ? "; skipped " : "", why);

@@ -159,6 +159,21 @@ void cio__learn_claims(struct cio_loop *loop)
 			loop->claims_always |= 1ull << op;
 }
 
+/* Once the backend and CIO_FAULTS are set up: the operations whose start
+ * route() has nothing to do for but hand them to the backend (no fault to
+ * draw, no per-fd check of a transfer, no close's cancel sweep), so that
+ * cio__submit, the per-op path, skips it. */
+void cio__learn_straight(struct cio_loop *loop)
+{
+	loop->straight = 0;
+	if (loop->faults.on)
+		return;
+	for (int op = 0; op < CIO_OP__COUNT; op++)
+		if ((loop->claims_always & (1ull << op)) &&
+		    cio__op_class(op) != CIO__CLASS_RW && op != CIO_OP_CLOSE)
+			loop->straight |= 1ull << op;
+}
+
 /* The pool runs it: for route(), and for the stream engine's calls that
  * must block (after readiness, on an fd with no non-blocking form). */
 int cio__to_pool(struct cio_loop *loop, cio_req *req)
@@ -366,7 +381,12 @@ int cio__submit(struct cio_loop *loop, cio_req *req, int op, int fd, cio_cb cb)
 		if (ret < 0)
 			goto rejected;
 	} else {
-		ret = route(loop, req, CIO__ROUTE_FIRST);
+		if (cio__likely(loop->straight & (1ull << op))) {
+			p->where = CIO__W_BACKEND;
+			ret = loop->ops->submit(loop, req);
+		} else {
+			ret = route(loop, req, CIO__ROUTE_FIRST);
+		}
 		if (cio__unlikely(ret < 0))
 			goto rejected;
 		if (cio__unlikely(req->opts & CIO_LINK))

@@ -423,6 +423,119 @@ START_TEST(nowait_sees_what_another_cpu_completed)
 }
 END_TEST
 
+/* A loop is used by one thread at a time (cio_loop_new(3)), not by one
+ * thread for ever: made and given work on one thread, run on a second,
+ * which adds work and a provided-buffer pool of its own, then run on the
+ * first again. Every callback runs on the thread running the loop. A ring
+ * bound to the task that made it (IORING_SETUP_SINGLE_ISSUER, which
+ * DEFER_TASKRUN needs) fails this: the second thread's io_uring_enter
+ * gets -EEXIST. */
+struct mover {
+	cio_loop  *loop;
+	int        fd, sock[2];
+	pthread_t  runner;        /* the thread meant to run the callbacks */
+	int        calls, off_thread;
+	cio_req    nop, wr, rd, rv;
+	uint8_t    out[4096], in[4096];
+	char       rbuf[8];
+	char       why[160];
+};
+
+static void mover_cb(cio_req *req)
+{
+	struct mover *m = req->data;
+
+	m->calls++;
+	if (!pthread_equal(pthread_self(), m->runner))
+		m->off_thread++;
+}
+
+/* The second thread: Check's assertions are not for use here. */
+static void *mover_thread(void *arg)
+{
+	struct mover *m = arg;
+	cio_bufpool *pool;
+	int ret;
+
+	m->runner = pthread_self();
+	/* What the first thread submitted completes here. */
+	ret = cio_run(m->loop, CIO_RUN_DEFAULT);
+	if (ret != 0 || m->calls != 2 || m->nop.res != 0 ||
+	    m->wr.res != (int64_t)sizeof(m->out)) {
+		snprintf(m->why, sizeof(m->why), "first run: ret %d, %d calls, "
+			 "nop %lld, write %lld", ret, m->calls, (long long)m->nop.res,
+			 (long long)m->wr.res);
+		return NULL;
+	}
+	ret = cio_bufpool_new(m->loop, &pool, 4, 256);
+	if (ret < 0) {
+		snprintf(m->why, sizeof(m->why), "cio_bufpool_new: %d", ret);
+		return NULL;
+	}
+	cio_bufpool_free(pool);
+	if ((ret = cio_read(m->loop, &m->rd, m->fd, m->in, sizeof(m->in), 0, mover_cb)) < 0 ||
+	    (ret = cio_recv(m->loop, &m->rv, m->sock[0], m->rbuf, sizeof(m->rbuf), 0,
+			    mover_cb)) < 0) {
+		snprintf(m->why, sizeof(m->why), "submit on the second thread: %d", ret);
+		return NULL;
+	}
+	if (write(m->sock[1], "two", 3) != 3) {
+		snprintf(m->why, sizeof(m->why), "write to the socket failed");
+		return NULL;
+	}
+	ret = cio_run(m->loop, CIO_RUN_DEFAULT);
+	if (ret != 0 || m->calls != 4 || m->rd.res != (int64_t)sizeof(m->in) ||
+	    m->rv.res != 3 || memcmp(m->rbuf, "two", 3) ||
+	    memcmp(m->in, m->out, sizeof(m->in)))
+		snprintf(m->why, sizeof(m->why), "second run: ret %d, %d calls, "
+			 "read %lld, recv %lld", ret, m->calls, (long long)m->rd.res,
+			 (long long)m->rv.res);
+	return NULL;
+}
+
+START_TEST(loop_moves_between_threads)
+{
+	struct mover m = { .loop = t_loop_new() };
+	char *dir = t_tmpdir();
+	int dfd = t_dirfd(dir);
+	pthread_t t;
+
+	m.fd = openat(dfd, "f", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	ck_assert_int_ge(m.fd, 0);
+	t_unix_pair(m.sock);
+	m.nop.data = m.wr.data = m.rd.data = m.rv.data = &m;
+	t_fill(m.out, sizeof(m.out), 77, 0);
+	/* Submitted here, run on the second thread. */
+	ck_assert_int_eq(cio_nop(m.loop, &m.nop, mover_cb), 0);
+	ck_assert_int_eq(cio_write(m.loop, &m.wr, m.fd, m.out, sizeof(m.out), 0,
+				   mover_cb), 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, mover_thread, &m), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_msg(!m.why[0], "[%s] %s", t_variant, m.why);
+	ck_assert_int_eq(m.off_thread, 0);
+
+	/* And back on this thread. */
+	m.runner = pthread_self();
+	memset(m.rbuf, 0, sizeof(m.rbuf));
+	ck_assert_int_eq(cio_nop(m.loop, &m.nop, mover_cb), 0);
+	ck_assert_int_eq(cio_recv(m.loop, &m.rv, m.sock[0], m.rbuf, sizeof(m.rbuf), 0,
+				  mover_cb), 0);
+	ck_assert_int_eq(write(m.sock[1], "one", 3), 3);
+	t_run(m.loop);
+	ck_assert_int_eq(m.calls, 6);
+	ck_assert_int_eq(m.off_thread, 0);
+	ck_assert_int_eq(m.nop.res, 0);
+	ck_assert_int_eq(m.rv.res, 3);
+	ck_assert(!memcmp(m.rbuf, "one", 3));
+	close(m.sock[0]);
+	close(m.sock[1]);
+	close(m.fd);
+	close(dfd);
+	t_tmpdir_rm(dir);
+	t_loop_free(m.loop);
+}
+END_TEST
+
 static Suite *threads_suite(void)
 {
 	Suite *s = suite_create("threads");
@@ -435,6 +548,7 @@ static Suite *threads_suite(void)
 	tcase_add_test(tc, pool_grows_and_shrinks);
 	tcase_add_test(tc, pool_max_from_env);
 	tcase_add_test(tc, nowait_sees_what_another_cpu_completed);
+	tcase_add_test(tc, loop_moves_between_threads);
 	suite_add_tcase(s, tc);
 	return s;
 }
