@@ -1476,6 +1476,86 @@ START_TEST(accept_on_a_socket_that_does_not_listen)
 }
 END_TEST
 
+/*
+ * A multishot accept on a blocking listening socket: accept(2) runs on the
+ * pool once the socket is ready. Each connection taken uses that readiness
+ * up, so no accept(2) may start again on it (on epoll, on what an earlier
+ * edge said): that one would hold a pool thread until the next client, and
+ * a cancel of the accept could not end it till then.
+ */
+struct macc {
+	cio_req req;
+	int     more, final;
+	int64_t res;
+	int     fds[3];
+};
+
+static void macc_cb(cio_req *req)
+{
+	struct macc *m = req->data;
+
+	if (!(req->flags & CIO_F_MORE)) {
+		m->final++;
+		m->res = req->res;
+		return;
+	}
+	ck_assert_int_ge(req->res, 0);
+	ck_assert_int_lt(m->more, 3);
+	m->fds[m->more++] = (int)req->res;
+}
+
+START_TEST(multishot_accept_on_blocking_listener_cancels)
+{
+	cio_loop *loop = t_loop_new();
+	struct sockaddr_in sa;
+	struct macc m = { .fds = { -1, -1, -1 } };
+	cio_req dog = { 0 };
+	int fired = 0, lfd = t_tcp_bound(&sa, 0), c[3] = { -1, -1, -1 };
+
+	ck_assert_int_eq(listen(lfd, 16), 0);
+	m.req.data = &m;
+	m.req.opts = CIO_MULTISHOT;
+	ck_assert_int_eq(cio_accept(loop, &m.req, lfd, NULL, NULL, SOCK_CLOEXEC,
+				    macc_cb), 0);
+	/* What a hang is here: generous on a loaded machine. */
+	dog.data = &fired;
+	ck_assert_int_eq(cio_timer(loop, &dog, 30 * 1000000000ull, t_count_cb), 0);
+	for (int i = 0; i < 2; i++) {
+		c[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		ck_assert_int_ge(c[i], 0);
+		ck_assert_int_eq(connect(c[i], SA(&sa), sizeof(sa)), 0);
+		while (m.more < i + 1 && !fired)
+			ck_assert_int_ge(cio_run(loop, CIO_RUN_ONCE), 0);
+		ck_assert_msg(m.more == i + 1, "connection %d never accepted", i);
+	}
+	/* Some passes with no connection waiting: none may start accept(2). */
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_ge(cio_run(loop, CIO_RUN_NOWAIT), 0);
+	ck_assert_int_eq(cio_cancel(loop, &m.req), 0);
+	while (!m.final && !fired)
+		ck_assert_int_ge(cio_run(loop, CIO_RUN_ONCE), 0);
+	if (!m.final) {
+		/* Let the accept(2) that waits on the pool end, then fail. */
+		c[2] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		ck_assert_int_eq(connect(c[2], SA(&sa), sizeof(sa)), 0);
+		t_run(loop);
+		ck_abort_msg("the cancelled accept did not end until another "
+			     "client came (an accept(2) ran without a connection)");
+	}
+	ck_assert_int_eq(m.res, -ECANCELED);
+	ck_assert_int_eq(cio_cancel(loop, &dog), 0);
+	t_run(loop);
+	ck_assert_int_eq(m.final, 1);
+	ck_assert_int_eq(m.more, 2);
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(close(m.fds[i]), 0);
+		ck_assert_int_eq(close(c[i]), 0);
+	}
+	close(lfd);
+	t_loop_free(loop);
+}
+END_TEST
+
 static Suite *net_suite(void)
 {
 	Suite *s = suite_create("net");
@@ -1511,6 +1591,7 @@ static Suite *net_suite(void)
 	tcase_add_test(tc, socket_accept_shutdown);
 	tcase_add_test(tc, connect_unix_full_backlog);
 	tcase_add_test(tc, accept_on_a_socket_that_does_not_listen);
+	tcase_add_test(tc, multishot_accept_on_blocking_listener_cancels);
 	suite_add_tcase(s, tc);
 
 	return s;

@@ -1188,6 +1188,51 @@ static void reuse_case(bool keep_old)
 	t_loop_free(loop);
 }
 
+/*
+ * An idle socket closed with plain close(2), its number taken at once by a
+ * socket made outside the loop (as a server that accepts with accept(2)
+ * does all the time): a receive on the new socket waits for its data like
+ * any other. On epoll a wait asks the kernel nothing, so the loop finds the
+ * new file by its periodic check, which must be quick: 40 in a row here.
+ */
+START_TEST(recv_on_idle_fd_reused_outside_the_loop)
+{
+	cio_loop *loop = t_loop_new();
+	uint64_t t0 = t_now_ns();
+	int s[2];
+
+	t_unix_pair(s);
+	for (int i = 0; i < 40; i++) {
+		int n = s[0], t[2];
+		char buf[8] = { 0 };
+		struct op o;
+
+		op_init(&o);
+		START(&o, cio_recv(loop, &o.req, n, buf, sizeof(buf), 0, op_cb));
+		ck_assert_int_ge(cio_run(loop, CIO_RUN_NOWAIT), 0);
+		ck_assert_int_eq(o.n, 0);
+		ck_assert_int_eq(write(s[1], "x", 1), 1);
+		ck_assert_msg(run_until(loop, &o.n, 1, RUN_LIMIT),
+			      "round %d: the recv on fd %d never completed", i, n);
+		ck_assert_int_eq(o.req.res, 1);
+		ck_assert_int_eq(buf[0], 'x');
+		/* Idle: closed behind the loop's back, the number reused. */
+		ck_assert_int_eq(close(s[1]), 0);
+		ck_assert_int_eq(close(n), 0);
+		socketpair_at(n, t);
+		s[0] = t[0];
+		s[1] = t[1];
+	}
+	/* A second apiece would be a server that hangs; a tenth is the bound. */
+	ck_assert_msg(t_now_ns() - t0 < 30 * SEC,
+		      "40 receives on reused numbers took %.1f s",
+		      (double)(t_now_ns() - t0) / SEC);
+	close(s[0]);
+	close(s[1]);
+	t_loop_free(loop);
+}
+END_TEST
+
 START_TEST(recv_on_reused_fd_after_plain_close)
 {
 	reuse_case(false);
@@ -1611,6 +1656,7 @@ static Suite *stream_suite(void)
 	tcase_set_timeout(tc, T_TIMEOUT);
 	tcase_add_test(tc, recv_on_reused_fd_after_plain_close);
 	tcase_add_test(tc, recv_on_reused_fd_old_file_still_open);
+	tcase_add_test(tc, recv_on_idle_fd_reused_outside_the_loop);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("espipe");
