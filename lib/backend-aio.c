@@ -303,8 +303,7 @@ static int aio_poll(struct cio_loop *loop, bool block)
 	 * hand, a pass may skip epoll (whose answer would be "nothing" most
 	 * times at this pace), but not many in a row: streams, posts and
 	 * pool results are heard there. */
-	if (be->ring && be->inflight && reap_ring(loop, be) &&
-	    be->skipped < EPOLL_SKIP_MAX) {
+	if (be->ring && be->inflight && reap(loop) && be->skipped < EPOLL_SKIP_MAX) {
 		be->skipped++;
 		return 0;
 	}
