@@ -108,7 +108,8 @@ static void prep(struct aio_backend *be, cio_req *req, unsigned slot)
 			io_prep_pread(cb, p->fd, st.buf, st.len, st.off);
 		else
 			io_prep_pwrite(cb, p->fd, st.buf, st.len, st.off);
-		cb->aio_rw_flags = RWF_NOWAIT;
+		if (!(p->iflags & CIO__IF_AIO_WAIT))
+			cb->aio_rw_flags = RWF_NOWAIT;
 	}
 	io_set_eventfd(cb, be->efd);
 	cb->data = req;
@@ -215,10 +216,17 @@ static void complete(struct cio_loop *loop, struct aio_backend *be,
 
 	be->inflight--;
 	release(be, ev->obj);
-	if (cio__unlikely(res == -EAGAIN) && P(req)->op != CIO_OP_FSYNC) {
-		/* RWF_NOWAIT: it would have blocked in io_submit. */
+	if (cio__unlikely(res == -EAGAIN) && P(req)->op != CIO_OP_FSYNC &&
+	    !(P(req)->iflags & CIO__IF_AIO_WAIT)) {
+		/* RWF_NOWAIT: it would have blocked in io_submit. The pool
+		 * takes it; where the pool cannot (no thread at all), AIO
+		 * again, allowed to block this time. */
 		if (to_pool(loop, req) == 0)
 			return;
+		P(req)->iflags |= CIO__IF_AIO_WAIT;
+		P(req)->where = CIO__W_BACKEND;
+		queue(be, req);
+		return;
 	}
 	cio__done(req, res, 0);
 }
@@ -308,6 +316,9 @@ static int aio_poll(struct cio_loop *loop, bool block)
 		return 0;
 	}
 	be->skipped = 0;
+	/* What the reap queued (waiters given a slot, retries) goes now. */
+	if (be->npend)
+		flush(loop, be);
 	/* Refused iocbs completed just now: do not sleep on them. */
 	return cio__ep_poll(loop, block && !cio__has_done(loop));
 }

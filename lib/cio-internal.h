@@ -70,7 +70,9 @@ enum {
                                         -EAGAIN; once ready it goes again */
 #define CIO__IF_INLINE_PART (1u << 18) /* inline.c moved a.x.moved bytes of
                                         it; the pool does the rest */
-/* Bits 19-31 are free. */
+#define CIO__IF_AIO_WAIT  (1u << 19) /* aio: submit without RWF_NOWAIT (it met
+                                        -EAGAIN and the pool could not take it) */
+/* Bits 20-31 are free. */
 /* What the core keeps across the steps of one request; the rest is the
  * backends' and the stream engine's, cleared before each step. */
 #define CIO__IF_CORE (CIO__IF_CANCELED | CIO__IF_TIMEDOUT | CIO__IF_HASNEXT | \
