@@ -130,6 +130,8 @@ enum {
 	CIO_OP_SPLICE,
 	CIO_OP_SENDFILE,
 	CIO_OP_FADVISE,
+	CIO_OP_SYNC_FILE_RANGE,
+	CIO_OP_COPY_FILE_RANGE,
 	CIO_OP__COUNT
 };
 
@@ -216,6 +218,16 @@ CIO_API int cio_ftruncate(cio_loop *loop, cio_req *req, int fd, int64_t len,
  * 0 or -errno. */
 CIO_API int cio_fadvise(cio_loop *loop, cio_req *req, int fd, int64_t off,
 			int64_t len, int advice, cio_cb cb);
+/* sync_file_range(2) of [off, off+len) (len 0: to the end) with
+ * SYNC_FILE_RANGE_* flags; res = 0. 0 or -errno. */
+CIO_API int cio_sync_file_range(cio_loop *loop, cio_req *req, int fd, int64_t off,
+				int64_t len, unsigned flags, cio_cb cb);
+/* copy_file_range(2) of up to len bytes from fd_in at off_in to fd_out at
+ * off_out (-1: the file position); flags must be 0; res = bytes copied,
+ * 0 at fd_in's end. CIO_ALL: the whole length. 0 or -errno. */
+CIO_API int cio_copy_file_range(cio_loop *loop, cio_req *req, int fd_in, int64_t off_in,
+				int fd_out, int64_t off_out, size_t len, unsigned flags,
+				cio_cb cb);
 /* openat(2); res = the new fd. 0 or -errno. */
 CIO_API int cio_openat(cio_loop *loop, cio_req *req, int dirfd, const char *path,
 		       int flags, mode_t mode, cio_cb cb);

@@ -325,6 +325,10 @@ static void prep_any(struct io_uring_sqe *sqe, cio_req *req)
 		io_uring_prep_fadvise(sqe, fd, (uint64_t)p->a.fadv.off, p->a.fadv.len,
 				      p->a.fadv.advice);
 		break;
+	case CIO_OP_SYNC_FILE_RANGE:
+		io_uring_prep_sync_file_range(sqe, fd, (unsigned)p->a.sfr.len,
+					      (uint64_t)p->a.sfr.off, (int)p->a.sfr.flags);
+		break;
 	case CIO_OP_OPENAT:
 		io_uring_prep_openat(sqe, fd, p->a.open.path, p->a.open.flags,
 				     (mode_t)p->a.open.mode);
@@ -473,10 +477,12 @@ static int uring_submit(struct cio_loop *loop, cio_req *req)
 	struct uring_backend *be = BE(loop);
 	struct io_uring_sqe *sqe;
 
-	/* An SQE carries a fadvise length in 32 bits (sqe->len): a longer
-	 * range is the pool's. */
-	if (cio__unlikely(P(req)->op == CIO_OP_FADVISE) &&
-	    (uint64_t)P(req)->a.fadv.len > UINT32_MAX)
+	/* An SQE carries a fadvise or sync_file_range length in 32 bits
+	 * (sqe->len): a longer range is the pool's. */
+	if (cio__unlikely(P(req)->op == CIO_OP_FADVISE ||
+			  P(req)->op == CIO_OP_SYNC_FILE_RANGE) &&
+	    (uint64_t)(P(req)->op == CIO_OP_FADVISE ? P(req)->a.fadv.len :
+		       P(req)->a.sfr.len) > UINT32_MAX)
 		return cio__to_pool(loop, req);
 
 	/* Behind a backlog, wait in line: submission order is kept. */

@@ -70,6 +70,8 @@ static bool uses_fd(cio_req *req, int fd)
 		return p->a.spl.fd_out == fd;
 	if (p->op == CIO_OP_SENDFILE)
 		return p->a.sf.in_fd == fd;
+	if (p->op == CIO_OP_COPY_FILE_RANGE)
+		return p->a.cfr.fd_out == fd;
 	return false;
 }
 

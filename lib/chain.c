@@ -64,6 +64,12 @@ void cio__step(const cio_req *req, struct cio__step *st)
 		st->len = p->a.sf.len - moved;
 		st->off = p->a.sf.off < 0 ? -1 : p->a.sf.off + (int64_t)moved;
 		break;
+	case CIO_OP_COPY_FILE_RANGE:
+		/* off: the input's; the output's moves alike (exec.c). */
+		st->buf = NULL;
+		st->len = p->a.cfr.len - moved;
+		st->off = p->a.cfr.off_in < 0 ? -1 : p->a.cfr.off_in + (int64_t)moved;
+		break;
 	default:
 		st->buf = NULL;
 		st->len = 0;
@@ -97,6 +103,9 @@ static uint64_t remaining(const cio_req *req)
 		break;
 	case CIO_OP_SENDFILE:
 		n = p->a.sf.len;
+		break;
+	case CIO_OP_COPY_FILE_RANGE:
+		n = p->a.cfr.len;
 		break;
 	case CIO_OP_SPLICE:
 		return p->a.spl.len;

@@ -82,7 +82,7 @@ enum {
  * sendfile): the arguments stay as the caller gave them, and these say
  * where CIO_ALL has got to and how much a fault lets this step ask for. */
 struct cio__xfer_tail {
-	uint8_t  args[20];
+	uint8_t  args[24];
 	uint32_t moved;            /* bytes moved by finished steps; after the
 	                              final callback, before an error */
 	uint32_t limit;            /* CIO_FAULTS short: at most this (0: no cap) */
@@ -106,6 +106,9 @@ struct cio__priv {
 		struct { int64_t off, len; int32_t mode; } falloc;
 		struct { int64_t len; } trunc;
 		struct { int64_t off, len; int32_t advice; } fadv;
+		struct { int64_t off, len; uint32_t flags; } sfr;
+		/* copy_file_range: fd is fd_in; its flags must be 0 */
+		struct { int64_t off_in, off_out; int32_t fd_out; uint32_t len; } cfr;
 		struct { uint32_t flags; } fsync;
 		struct { const char *path; int32_t flags; uint32_t mode; } open;
 		struct { const char *path; struct statx *out; int32_t flags; uint32_t mask; } stx;
@@ -129,6 +132,8 @@ _Static_assert(offsetof(struct cio__priv, a.rw.len) + sizeof(uint32_t) <=
 	       offsetof(struct cio__priv, a.msg.flags) + sizeof(int32_t) <=
 	       offsetof(struct cio__priv, a.x.moved) &&
 	       offsetof(struct cio__priv, a.sf.in_fd) + sizeof(int32_t) <=
+	       offsetof(struct cio__priv, a.x.moved) &&
+	       offsetof(struct cio__priv, a.cfr.len) + sizeof(uint32_t) <=
 	       offsetof(struct cio__priv, a.x.moved),
 	       "a transfer's arguments overlap its tail");
 /* Room to grow, as the core's redraw promised: 8 bytes (here) and 14 flag

@@ -71,6 +71,24 @@ int64_t cio__exec(cio_req *req)
 					       p->a.fadv.advice);
 	case CIO_OP_FTRUNCATE:
 		return neg_errno(ftruncate(fd, p->a.trunc.len));
+	case CIO_OP_SYNC_FILE_RANGE:
+		return neg_errno(sync_file_range(fd, p->a.sfr.off, p->a.sfr.len,
+						 p->a.sfr.flags));
+	case CIO_OP_COPY_FILE_RANGE: {
+		/* This step: past what earlier ones moved (cio__step). */
+		struct cio__step st;
+		int64_t out = p->a.cfr.off_out;
+		off_t oi = 0, oo = 0;
+
+		cio__step(req, &st);
+		if (st.off >= 0)
+			oi = st.off;
+		if (out >= 0)
+			oo = out + (int64_t)p->a.x.moved;
+		return neg_errno(copy_file_range(fd, st.off >= 0 ? &oi : NULL,
+						 p->a.cfr.fd_out, out >= 0 ? &oo : NULL,
+						 st.len, 0));
+	}
 	case CIO_OP_OPENAT:
 		return neg_errno(openat(fd, p->a.open.path, p->a.open.flags,
 					(mode_t)p->a.open.mode));

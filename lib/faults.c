@@ -4,7 +4,8 @@
  * comma-separated settings, read when a loop is created:
  *
  *   eio=P        a transfer or fsync fails with -EIO instead of running
- *   short=P      a read, write, recv, send or sendfile moves fewer bytes
+ *   short=P      a read, write, recv, send, sendfile or copy_file_range
+ *                moves fewer bytes
  *   eagain=P     an operation meets a transient -EAGAIN; the library
  *                retries it on the next pass, the caller never sees it
  *   delay_us=A-B an operation starts A to B microseconds late
@@ -118,6 +119,7 @@ static uint32_t cut(struct cio__faults *f, const cio_req *req)
 	case CIO_OP_RECV:
 	case CIO_OP_SEND:
 	case CIO_OP_SENDFILE:
+	case CIO_OP_COPY_FILE_RANGE:
 		break;
 	default:
 		return 0;

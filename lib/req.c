@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <fcntl.h>
 #include <limits.h>
 #include <sys/uio.h>
 
@@ -214,6 +215,43 @@ CIO_API int cio_fadvise(cio_loop *loop, cio_req *req, int fd, int64_t off,
 	P(req)->a.fadv.len = len;
 	P(req)->a.fadv.advice = advice;
 	return cio__submit(loop, req, CIO_OP_FADVISE, fd, cb);
+}
+
+#define SFR_FLAGS (SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | \
+		   SYNC_FILE_RANGE_WAIT_AFTER)
+
+CIO_API int cio_sync_file_range(cio_loop *loop, cio_req *req, int fd, int64_t off,
+				int64_t len, unsigned flags, cio_cb cb)
+{
+	int ret = check_req(loop, req, cb);
+
+	if (ret)
+		return ret;
+	/* What sync_file_range(2) refuses before it looks at fd. */
+	if (off < 0 || len < 0 || (flags & ~SFR_FLAGS) || off > INT64_MAX - len)
+		return -EINVAL;
+	P(req)->a.sfr.off = off;
+	P(req)->a.sfr.len = len;
+	P(req)->a.sfr.flags = flags;
+	return cio__submit(loop, req, CIO_OP_SYNC_FILE_RANGE, fd, cb);
+}
+
+CIO_API int cio_copy_file_range(cio_loop *loop, cio_req *req, int fd_in, int64_t off_in,
+				int fd_out, int64_t off_out, size_t len, unsigned flags,
+				cio_cb cb)
+{
+	int ret = check_xfer(loop, req, cb);
+
+	if (ret)
+		return ret;
+	/* copy_file_range(2) has no flags yet: any is -EINVAL, as there. */
+	if (off_in < -1 || off_out < -1 || len > MAX_LEN || flags)
+		return -EINVAL;
+	P(req)->a.cfr.off_in = off_in;
+	P(req)->a.cfr.off_out = off_out;
+	P(req)->a.cfr.fd_out = fd_out;
+	P(req)->a.cfr.len = (uint32_t)len;
+	return cio__submit(loop, req, CIO_OP_COPY_FILE_RANGE, fd_in, cb);
 }
 
 CIO_API int cio_openat(cio_loop *loop, cio_req *req, int dirfd, const char *path,
