@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -130,6 +131,11 @@ enum {
 	CIO_OP_SPLICE,
 	CIO_OP_SENDFILE,
 	CIO_OP_FADVISE,
+	CIO_OP_LINKAT,
+	CIO_OP_SYMLINKAT,
+	CIO_OP_READLINKAT,
+	CIO_OP_FCHMODAT,
+	CIO_OP_UTIMENSAT,
 	CIO_OP_SYNC_FILE_RANGE,
 	CIO_OP_COPY_FILE_RANGE,
 	CIO_OP__COUNT
@@ -247,6 +253,26 @@ CIO_API int cio_renameat(cio_loop *loop, cio_req *req, int olddirfd,
 /* mkdirat(2); res = 0. 0 or -errno. */
 CIO_API int cio_mkdirat(cio_loop *loop, cio_req *req, int dirfd,
 			const char *path, mode_t mode, cio_cb cb);
+/* linkat(2) (flags: AT_SYMLINK_FOLLOW, AT_EMPTY_PATH); res = 0. 0 or -errno. */
+CIO_API int cio_linkat(cio_loop *loop, cio_req *req, int olddirfd,
+		       const char *oldpath, int newdirfd, const char *newpath,
+		       int flags, cio_cb cb);
+/* symlinkat(2): linkpath in newdirfd, pointing at target; res = 0.
+ * 0 or -errno. */
+CIO_API int cio_symlinkat(cio_loop *loop, cio_req *req, const char *target,
+			  int newdirfd, const char *linkpath, cio_cb cb);
+/* readlinkat(2) into buf (no NUL added); res = the bytes placed, at most
+ * len. 0 or -errno. */
+CIO_API int cio_readlinkat(cio_loop *loop, cio_req *req, int dirfd,
+			   const char *path, char *buf, size_t len, cio_cb cb);
+/* fchmodat(2) (flags: AT_SYMLINK_NOFOLLOW); res = 0. 0 or -errno. */
+CIO_API int cio_fchmodat(cio_loop *loop, cio_req *req, int dirfd,
+			 const char *path, mode_t mode, int flags, cio_cb cb);
+/* utimensat(2) (times NULL: both now; flags: AT_SYMLINK_NOFOLLOW,
+ * AT_EMPTY_PATH); res = 0. 0 or -errno. */
+CIO_API int cio_utimensat(cio_loop *loop, cio_req *req, int dirfd,
+			  const char *path, const struct timespec times[2],
+			  int flags, cio_cb cb);
 
 /*
  * Sockets. They and every other stream (pipe, tty, eventfd) also take

@@ -350,6 +350,13 @@ static void prep_any(struct io_uring_sqe *sqe, cio_req *req)
 	case CIO_OP_MKDIRAT:
 		io_uring_prep_mkdirat(sqe, fd, p->a.path.path, (mode_t)p->a.path.flags);
 		break;
+	case CIO_OP_LINKAT:
+		io_uring_prep_linkat(sqe, fd, p->a.path.path, p->a.path.dirfd2,
+				     p->a.path.path2, (int)p->a.path.flags);
+		break;
+	case CIO_OP_SYMLINKAT:
+		io_uring_prep_symlinkat(sqe, p->a.path.path2, fd, p->a.path.path);
+		break;
 	case CIO_OP_SOCKET:
 		io_uring_prep_socket(sqe, p->a.sock.domain, p->a.sock.type,
 				     p->a.sock.protocol, 0);

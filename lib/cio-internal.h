@@ -113,6 +113,9 @@ struct cio__priv {
 		struct { const char *path; int32_t flags; uint32_t mode; } open;
 		struct { const char *path; struct statx *out; int32_t flags; uint32_t mask; } stx;
 		struct { const char *path, *path2; int32_t dirfd2; uint32_t flags; } path;
+		struct { const char *path; char *buf; uint64_t len; } rdlink;
+		struct { const char *path; uint32_t mode; int32_t flags; } chmod;
+		struct { const char *path; const struct timespec *times; int32_t flags; } utime;
 		struct { uint64_t deadline; uint32_t timedout; } timer;  /* absolute */
 		struct { void (*fn)(cio_req *); } work;
 		struct { int32_t domain, type, protocol; } sock;

@@ -347,6 +347,90 @@ CIO_API int cio_mkdirat(cio_loop *loop, cio_req *req, int dirfd,
 			   (unsigned)mode, cb);
 }
 
+CIO_API int cio_linkat(cio_loop *loop, cio_req *req, int olddirfd,
+		       const char *oldpath, int newdirfd, const char *newpath,
+		       int flags, cio_cb cb)
+{
+	int ret = check_req(loop, req, cb);
+
+	if (ret)
+		return ret;
+	if (flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH))
+		return -EINVAL;
+	if (!oldpath || !newpath)
+		return -EFAULT;
+	return submit_path(loop, req, CIO_OP_LINKAT, olddirfd, oldpath,
+			   newdirfd, newpath, (unsigned)flags, cb);
+}
+
+/* The request's fd is newdirfd, the one the call works in, so that
+ * cio_cancel_fd(newdirfd) finds it; path is the link, path2 its target. */
+CIO_API int cio_symlinkat(cio_loop *loop, cio_req *req, const char *target,
+			  int newdirfd, const char *linkpath, cio_cb cb)
+{
+	int ret = check_req(loop, req, cb);
+
+	if (ret)
+		return ret;
+	if (!target || !linkpath)
+		return -EFAULT;
+	return submit_path(loop, req, CIO_OP_SYMLINKAT, newdirfd, linkpath,
+			   -1, target, 0, cb);
+}
+
+CIO_API int cio_readlinkat(cio_loop *loop, cio_req *req, int dirfd,
+			   const char *path, char *buf, size_t len, cio_cb cb)
+{
+	int ret = check_req(loop, req, cb);
+
+	if (ret)
+		return ret;
+	/* readlinkat(2): EINVAL for bufsiz <= 0, before the path is read. */
+	if (!len || len > MAX_LEN)
+		return -EINVAL;
+	if (!path || !buf)
+		return -EFAULT;
+	P(req)->a.rdlink.path = path;
+	P(req)->a.rdlink.buf = buf;
+	P(req)->a.rdlink.len = len;
+	return cio__submit(loop, req, CIO_OP_READLINKAT, dirfd, cb);
+}
+
+CIO_API int cio_fchmodat(cio_loop *loop, cio_req *req, int dirfd,
+			 const char *path, mode_t mode, int flags, cio_cb cb)
+{
+	int ret = check_req(loop, req, cb);
+
+	if (ret)
+		return ret;
+	if (flags & ~AT_SYMLINK_NOFOLLOW)
+		return -EINVAL;
+	if (!path)
+		return -EFAULT;
+	P(req)->a.chmod.path = path;
+	P(req)->a.chmod.mode = mode;
+	P(req)->a.chmod.flags = flags;
+	return cio__submit(loop, req, CIO_OP_FCHMODAT, dirfd, cb);
+}
+
+CIO_API int cio_utimensat(cio_loop *loop, cio_req *req, int dirfd,
+			  const char *path, const struct timespec times[2],
+			  int flags, cio_cb cb)
+{
+	int ret = check_req(loop, req, cb);
+
+	if (ret)
+		return ret;
+	if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH))
+		return -EINVAL;
+	if (!path)
+		return -EFAULT;
+	P(req)->a.utime.path = path;
+	P(req)->a.utime.times = times;
+	P(req)->a.utime.flags = flags;
+	return cio__submit(loop, req, CIO_OP_UTIMENSAT, dirfd, cb);
+}
+
 CIO_API int cio_timer(cio_loop *loop, cio_req *req, uint64_t ns, cio_cb cb)
 {
 	int ret = check_req(loop, req, cb);
