@@ -16,6 +16,7 @@
 #include <time.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <linux/openat2.h>
 
 #include "cio.h"
 #include "ops.h"
@@ -106,6 +107,11 @@ struct cio__priv {
 		struct { int64_t off, len; int32_t advice; } fadv;
 		struct { uint32_t flags; } fsync;
 		struct { const char *path; int32_t flags; uint32_t mode; } open;
+		/* A copy of the caller's open_how: the caller may drop theirs once
+		 * cio_openat2 returns. The ring reads this one when it takes the
+		 * SQE, the pool when its worker runs. */
+		struct { const char *path; struct open_how how; } open2;
+		struct { void *buf; uint32_t len; } dents;
 		struct { const char *path; struct statx *out; int32_t flags; uint32_t mask; } stx;
 		struct { const char *path, *path2; int32_t dirfd2; uint32_t flags; } path;
 		struct { uint64_t deadline; uint32_t timedout; } timer;  /* absolute */
