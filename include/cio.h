@@ -138,6 +138,8 @@ enum {
 	CIO_OP_UTIMENSAT,
 	CIO_OP_SYNC_FILE_RANGE,
 	CIO_OP_COPY_FILE_RANGE,
+	CIO_OP_OPENAT2,
+	CIO_OP_GETDENTS,
 	CIO_OP__COUNT
 };
 
@@ -237,6 +239,11 @@ CIO_API int cio_copy_file_range(cio_loop *loop, cio_req *req, int fd_in, int64_t
 /* openat(2); res = the new fd. 0 or -errno. */
 CIO_API int cio_openat(cio_loop *loop, cio_req *req, int dirfd, const char *path,
 		       int flags, mode_t mode, cio_cb cb);
+struct open_how;   /* <linux/openat2.h> */
+/* openat2(2) with *how (RESOLVE_* honoured), copied before the call returns;
+ * res = the new fd. 0 or -errno. */
+CIO_API int cio_openat2(cio_loop *loop, cio_req *req, int dirfd, const char *path,
+			const struct open_how *how, cio_cb cb);
 /* close(2) fd; res = 0. 0 or -errno. */
 CIO_API int cio_close(cio_loop *loop, cio_req *req, int fd, cio_cb cb);
 struct statx;
@@ -273,6 +280,41 @@ CIO_API int cio_fchmodat(cio_loop *loop, cio_req *req, int dirfd,
 CIO_API int cio_utimensat(cio_loop *loop, cio_req *req, int dirfd,
 			  const char *path, const struct timespec times[2],
 			  int flags, cio_cb cb);
+
+/*
+ * A directory entry as cio_getdents() leaves it in the caller's buffer:
+ * the kernel's struct linux_dirent64, so cio_dirent_next() returns
+ * pointers into that buffer. d_name is NUL-terminated; d_reclen is the
+ * whole record's size. C++ has no flexible array member: GCC and Clang
+ * accept it there as an extension, hence the markings.
+ */
+#if defined(__cplusplus) && defined(__clang__)
+# pragma clang diagnostic push
+# pragma clang diagnostic ignored "-Wc99-extensions"
+#endif
+struct cio_dirent {
+	uint64_t       d_ino;      /* inode number */
+	int64_t        d_off;      /* the directory's own cookie: opaque */
+	unsigned short d_reclen;   /* bytes of this record */
+	unsigned char  d_type;     /* DT_* (<dirent.h>); DT_UNKNOWN: ask statx */
+#ifdef __GNUC__
+	__extension__
+#endif
+	char           d_name[];   /* NUL-terminated */
+};
+#if defined(__cplusplus) && defined(__clang__)
+# pragma clang diagnostic pop
+#endif
+/* getdents64(2): fill buf (8-byte aligned) with entries of the directory fd
+ * from its current position; res = bytes filled, 0 at the end. Walk them
+ * with cio_dirent_next(). 0 or -errno. */
+CIO_API int cio_getdents(cio_loop *loop, cio_req *req, int fd, void *buf,
+			 size_t len, cio_cb cb);
+/* The entry at *pos in the len bytes cio_getdents() filled, advancing *pos
+ * past it (start with *pos = 0); NULL at the end, and for a record that
+ * would reach past len or is malformed. Never reads past buf + len. */
+CIO_API const struct cio_dirent *cio_dirent_next(const void *buf, size_t len,
+						 size_t *pos);
 
 /*
  * Sockets. They and every other stream (pipe, tty, eventfd) also take

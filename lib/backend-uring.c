@@ -333,6 +333,11 @@ static void prep_any(struct io_uring_sqe *sqe, cio_req *req)
 		io_uring_prep_openat(sqe, fd, p->a.open.path, p->a.open.flags,
 				     (mode_t)p->a.open.mode);
 		break;
+	case CIO_OP_OPENAT2:
+		/* The kernel copies *how when it takes the SQE (io_openat2_prep);
+		 * ours lives in the request until the end anyway. */
+		io_uring_prep_openat2(sqe, fd, p->a.open2.path, &p->a.open2.how);
+		break;
 	case CIO_OP_CLOSE:
 		io_uring_prep_close(sqe, fd);
 		break;

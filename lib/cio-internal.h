@@ -16,6 +16,7 @@
 #include <time.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <linux/openat2.h>
 
 #include "cio.h"
 #include "ops.h"
@@ -111,6 +112,11 @@ struct cio__priv {
 		struct { int64_t off_in, off_out; int32_t fd_out; uint32_t len; } cfr;
 		struct { uint32_t flags; } fsync;
 		struct { const char *path; int32_t flags; uint32_t mode; } open;
+		/* A copy of the caller's open_how: the caller may drop theirs once
+		 * cio_openat2 returns. The ring reads this one when it takes the
+		 * SQE, the pool when its worker runs. */
+		struct { const char *path; struct open_how how; } open2;
+		struct { void *buf; uint32_t len; } dents;
 		struct { const char *path; struct statx *out; int32_t flags; uint32_t mask; } stx;
 		struct { const char *path, *path2; int32_t dirfd2; uint32_t flags; } path;
 		struct { const char *path; char *buf; uint64_t len; } rdlink;

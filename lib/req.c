@@ -269,6 +269,22 @@ CIO_API int cio_openat(cio_loop *loop, cio_req *req, int dirfd, const char *path
 	return cio__submit(loop, req, CIO_OP_OPENAT, dirfd, cb);
 }
 
+CIO_API int cio_openat2(cio_loop *loop, cio_req *req, int dirfd, const char *path,
+			const struct open_how *how, cio_cb cb)
+{
+	int ret = check_req(loop, req, cb);
+
+	if (ret)
+		return ret;
+	/* openat2(2) says EFAULT for either; flags and resolve bits are the
+	 * kernel's to judge, the same for the ring and the pool. */
+	if (!path || !how)
+		return -EFAULT;
+	P(req)->a.open2.path = path;
+	P(req)->a.open2.how = *how;
+	return cio__submit(loop, req, CIO_OP_OPENAT2, dirfd, cb);
+}
+
 CIO_API int cio_close(cio_loop *loop, cio_req *req, int fd, cio_cb cb)
 {
 	int ret = check_req(loop, req, cb);
@@ -429,6 +445,47 @@ CIO_API int cio_utimensat(cio_loop *loop, cio_req *req, int dirfd,
 	P(req)->a.utime.times = times;
 	P(req)->a.utime.flags = flags;
 	return cio__submit(loop, req, CIO_OP_UTIMENSAT, dirfd, cb);
+}
+
+CIO_API int cio_getdents(cio_loop *loop, cio_req *req, int fd, void *buf,
+			 size_t len, cio_cb cb)
+{
+	int ret = check_req(loop, req, cb);
+
+	if (ret)
+		return ret;
+	if (!buf && len)
+		return -EFAULT;
+	/* A larger buffer is only filled as far as the entries go. */
+	P(req)->a.dents.buf = buf;
+	P(req)->a.dents.len = (uint32_t)(len > MAX_LEN ? MAX_LEN : len);
+	return cio__submit(loop, req, CIO_OP_GETDENTS, fd, cb);
+}
+
+CIO_API const struct cio_dirent *cio_dirent_next(const void *buf, size_t len,
+						 size_t *pos)
+{
+	const size_t head = offsetof(struct cio_dirent, d_name);
+	const struct cio_dirent *d;
+	unsigned short reclen;
+	size_t at;
+
+	if (!buf || !pos)
+		return NULL;
+	at = *pos;
+	/* Room for the header and one name byte, at an aligned place (the
+	 * kernel's records are 8-byte multiples in an 8-byte aligned buffer). */
+	if (at >= len || len - at < head + 1 ||
+	    ((uintptr_t)buf + at) % _Alignof(struct cio_dirent))
+		return NULL;
+	d = (const struct cio_dirent *)(const void *)((const char *)buf + at);
+	reclen = d->d_reclen;
+	if (reclen < head + 1 || reclen > len - at ||
+	    reclen % _Alignof(struct cio_dirent) ||
+	    !memchr(d->d_name, '\0', reclen - head))
+		return NULL;
+	*pos = at + reclen;
+	return d;
 }
 
 CIO_API int cio_timer(cio_loop *loop, cio_req *req, uint64_t ns, cio_cb cb)

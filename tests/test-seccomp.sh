@@ -4,7 +4,7 @@
 # auto must pick aio. Refusing io_setup as well: auto must pick pool.
 set -u
 dir="${top_builddir:-.}/tests"
-progs="test-loop test-file test-timer test-cancel test-threads test-net test-stream test-direct test-deadline test-all test-link test-fixed test-zerocopy test-sqpoll test-debug test-faults test-small-ring test-fork test-emfile test-fadvise test-pathops test-inline test-rangeops stress"
+progs="test-loop test-file test-timer test-cancel test-threads test-net test-stream test-direct test-deadline test-all test-link test-fixed test-zerocopy test-sqpoll test-debug test-faults test-small-ring test-fork test-emfile test-fadvise test-pathops test-dirops test-inline test-rangeops stress"
 export CIO_TEST_BACKENDS=auto
 fail=0
 run() {

@@ -17,9 +17,11 @@
  * small file, or the head and then the body with cio_sendfile, and start
  * over.
  *
- * Path lookup runs in the loop only when the kernel can do it from its
- * caches (openat2 RESOLVE_CACHED); otherwise it goes to the pool with
- * cio_work, so a cold disk never stalls the other connections.
+ * Files open with cio_openat2 (RESOLVE_BENEATH), directories list with
+ * cio_getdents, so a cold disk never stalls the other connections. Where
+ * the open would take the pool, a lookup the kernel can do from its
+ * caches (RESOLVE_CACHED) runs in the loop first and saves the trip; the
+ * ring tries that by itself.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -117,7 +119,7 @@ struct conn {
 	int                 dirfd;      /* a directory to index, or -1 */
 	int                 state;      /* enum conn_state */
 	int                 stage;      /* enum open_stage */
-	int                 open_res;   /* from the pool's open */
+	struct listing     *list;       /* a directory being listed */
 	int                 status;
 	bool                idle;       /* waiting for a request to start */
 	bool                keep_alive;
@@ -137,7 +139,8 @@ struct conn {
 	char                peer[INET6_ADDRSTRLEN];
 	char                path[PATH_MAX];
 	char                in[HTTP_MAX_HEAD];
-	char                out[OUT_SIZE];
+	/* cio_getdents fills it while a listing is read: 8-byte aligned */
+	_Alignas(uint64_t) char out[OUT_SIZE];
 };
 
 struct worker {
@@ -147,6 +150,7 @@ struct worker {
 	int          lfd;
 	int          rc;
 	bool         stopping, accepting, pausing;
+	bool         open_inline;    /* try cached lookups in the loop first */
 	bool         retry_armed, drain_armed, sig_armed, log_armed, park_armed;
 	cio_req      accept_req, retry_timer, drain_timer, log_timer, park_timer;
 	cio_req      stop_post, hurry_post, wake_post;
@@ -290,6 +294,8 @@ static void slot_give(struct worker *self)
 }
 
 
+static void list_free(struct conn *c);
+
 static void close_conn(struct conn *c)
 {
 	struct worker *w = c->w;
@@ -301,6 +307,7 @@ static void close_conn(struct conn *c)
 	/* Nothing is in flight on c->fd: its one request has called back. */
 	close(c->fd);
 	free(c->dyn);
+	list_free(c);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -716,7 +723,31 @@ static void respond_file(struct conn *c)
 	}
 }
 
-/* ---- directory listings (--index), built on the pool ---- */
+/* ---- directory listings (--index): cio_getdents, then the types
+ * getdents left unknown with cio_statx, one request at a time ---- */
+
+struct entry {
+	char         *name;
+	size_t        len;
+	unsigned char type;     /* DT_*; DT_UNKNOWN and DT_LNK: ask statx */
+};
+
+struct listing {
+	struct entry *e;
+	size_t        n, typed; /* entries; before typed, each type is known */
+	struct statx  stx;
+};
+
+static void list_free(struct conn *c)
+{
+	if (!c->list)
+		return;
+	for (size_t i = 0; i < c->list->n; i++)
+		free(c->list->e[i].name);
+	free(c->list->e);
+	free(c->list);
+	c->list = NULL;
+}
 
 struct sbuf {
 	char  *p;
@@ -778,41 +809,33 @@ static void sb_url(struct sbuf *b, const char *s)
 	}
 }
 
-static int cmp_names(const void *a, const void *b)
+/* In the order of the names with a '/' after each directory's. */
+static int sort_key(const struct entry *e, size_t i)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	if (i < e->len)
+		return (unsigned char)e->name[i];
+	return i == e->len && e->type == DT_DIR ? '/' : 0;
 }
 
-/* On a pool thread: read the directory and write the HTML into c->dyn,
- * leaving room in front for the head. */
-static void list_work(cio_req *req)
+static int cmp_entries(const void *a, const void *b)
 {
-	struct conn *c = req->data;
-	struct sbuf b = { 0 };
-	char **names = NULL;
-	size_t n = 0;
-	struct dirent *de;
-	DIR *d = fdopendir(c->dirfd);
+	for (size_t i = 0;; i++) {
+		int x = sort_key(a, i), y = sort_key(b, i);
 
-	if (!d)
-		return;
-	c->dirfd = -1;   /* d owns it now */
-	names = calloc(LIST_MAX, sizeof(*names));
-	while (names && n < LIST_MAX && (de = readdir(d)) != NULL) {
-		struct stat st;
-		bool isdir = de->d_type == DT_DIR;
-
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (de->d_type == DT_UNKNOWN || de->d_type == DT_LNK)
-			isdir = fstatat(dirfd(d), de->d_name, &st, 0) == 0 && S_ISDIR(st.st_mode);
-		if (asprintf(&names[n], "%s%s", de->d_name, isdir ? "/" : "") < 0)
-			break;
-		n++;
+		if (x != y || !x)
+			return x - y;
 	}
-	closedir(d);
-	if (names)
-		qsort(names, n, sizeof(*names), cmp_names);
+}
+
+static void respond_listed(struct conn *c);
+
+/* The HTML into c->dyn, leaving room in front for the head. */
+static void list_build(struct conn *c)
+{
+	struct listing *l = c->list;
+	struct sbuf b = { 0 };
+
+	qsort(l->e, l->n, sizeof(*l->e), cmp_entries);
 	sb_add(&b, c->out, 1024);   /* room for the head */
 	SB_LIT(&b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Index of /");
 	sb_html(&b, c->path);
@@ -823,45 +846,107 @@ static void list_work(cio_req *req)
 	if (c->path_len)
 		SB_LIT(&b, "/");
 	SB_LIT(&b, "</h1>\n<ul>\n<li><a href=\"../\">../</a></li>\n");
-	for (size_t i = 0; i < n; i++) {
-		size_t l = strlen(names[i]);
-		bool isdir = l > 1 && names[i][l - 1] == '/';
+	for (size_t i = 0; i < l->n; i++) {
+		bool isdir = l->e[i].type == DT_DIR;
 
-		if (isdir)
-			names[i][l - 1] = '\0';
 		SB_LIT(&b, "<li><a href=\"");
-		sb_url(&b, names[i]);
+		sb_url(&b, l->e[i].name);
 		if (isdir)
 			SB_LIT(&b, "/\">");
 		else
 			SB_LIT(&b, "\">");
-		sb_html(&b, names[i]);
+		sb_html(&b, l->e[i].name);
 		if (isdir)
 			SB_LIT(&b, "/</a></li>\n");
 		else
 			SB_LIT(&b, "</a></li>\n");
-		free(names[i]);
 	}
-	free(names);
 	SB_LIT(&b, "</ul>\n</body></html>\n");
+	list_free(c);
 	if (b.failed) {
 		free(b.p);
+		respond_error(c, 500);
 		return;
 	}
 	c->dyn = b.p;
 	c->dyn_len = b.len;
+	respond_listed(c);
 }
 
-static void on_listed(cio_req *req)
+static void list_types(struct conn *c);
+
+static void on_typed(cio_req *req)
 {
 	struct conn *c = req->data;
-	size_t blen;
+	struct listing *l = c->list;
+	struct entry *e = &l->e[l->typed];
 
-	if (!c->dyn) {
-		respond_error(c, req->res < 0 ? 503 : 500);
+	/* A link to a directory is listed as one; a broken link as a file. */
+	e->type = req->res == 0 && S_ISDIR(l->stx.stx_mode) ? DT_DIR : DT_REG;
+	l->typed++;
+	list_types(c);
+}
+
+/* Symlinks and file systems that give no type: statx, following links. */
+static void list_types(struct conn *c)
+{
+	struct listing *l = c->list;
+
+	for (; l->typed < l->n; l->typed++) {
+		struct entry *e = &l->e[l->typed];
+
+		if (e->type != DT_UNKNOWN && e->type != DT_LNK)
+			continue;
+		if (cio_statx(c->w->loop, &c->req, c->dirfd, e->name, 0, STATX_TYPE,
+			      &l->stx, on_typed) == 0)
+			return;
+		e->type = DT_REG;
+	}
+	list_build(c);
+}
+
+static void list_read(struct conn *c);
+
+static void on_dents(cio_req *req)
+{
+	struct conn *c = req->data;
+	struct listing *l = c->list;
+	const struct cio_dirent *d = NULL;
+	size_t pos = 0;
+
+	if (req->res < 0) {
+		list_free(c);
+		respond_error(c, req->res == -ENOMEM || req->res == -EMFILE ? 503 : 500);
 		return;
 	}
-	blen = c->dyn_len - 1024;
+	while (l->n < LIST_MAX &&
+	       (d = cio_dirent_next(c->out, (size_t)req->res, &pos)) != NULL) {
+		if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
+			continue;
+		if (!(l->e[l->n].name = strdup(d->d_name)))
+			break;
+		l->e[l->n].len = strlen(d->d_name);
+		l->e[l->n++].type = d->d_type;
+	}
+	if (req->res == 0 || l->n == LIST_MAX || d)
+		list_types(c);
+	else
+		list_read(c);
+}
+
+static void list_read(struct conn *c)
+{
+	if (cio_getdents(c->w->loop, &c->req, c->dirfd, c->out, sizeof(c->out),
+			 on_dents) < 0) {
+		list_free(c);
+		respond_error(c, 503);
+	}
+}
+
+static void respond_listed(struct conn *c)
+{
+	size_t blen = c->dyn_len - 1024;
+
 	head_start(c, 200);
 	put(c, "Content-Type: text/html; charset=utf-8\r\nContent-Length: %zu\r\n", blen);
 	head_end(c);
@@ -881,24 +966,34 @@ static void respond_listing(struct conn *c)
 	c->state = C_LIST;
 	c->req.opts = 0;
 	c->req.timeout_ns = 0;
-	if (cio_work(c->w->loop, &c->req, list_work, on_listed) < 0)
+	c->list = calloc(1, sizeof(*c->list));
+	if (c->list && !(c->list->e = calloc(LIST_MAX, sizeof(*c->list->e)))) {
+		free(c->list);
+		c->list = NULL;
+	}
+	if (!c->list) {
 		respond_error(c, 503);
+		return;
+	}
+	list_read(c);
 }
 
 /* ---- opening files under the root ---- */
 
-/* Without openat2: open, then check where the descriptor really points.
- * The check looks at the opened file itself, so a symlink swapped in
- * between cannot fool it. */
-static int open_checked(int dirfd, const char *path)
+#define OPEN_FLAGS (O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+#define OPEN_RESOLVE (RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)
+
+/* Without openat2: the fd cio_openat gave, checked for where it really
+ * points. The check looks at the opened file itself, so a symlink
+ * swapped in between cannot fool it. Returns fd, or closes it. */
+static int check_beneath(int fd)
 {
 	char link[64], real[PATH_MAX];
 	size_t rlen = strlen(root_real);
 	ssize_t n;
-	int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 
 	if (fd < 0)
-		return -errno;
+		return fd;
 	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
 	n = readlink(link, real, sizeof(real) - 1);
 	if (n < 0 || (size_t)n < rlen || memcmp(real, root_real, rlen) != 0 ||
@@ -909,32 +1004,22 @@ static int open_checked(int dirfd, const char *path)
 	return fd;
 }
 
-/* Open path (relative, "" for the root itself) beneath the root. With
- * cached, fail with -EAGAIN rather than wait for the disk. */
-static int open_beneath(const char *path, bool cached)
+/* Open path beneath the root in the loop, if the kernel can from its
+ * caches alone; -EAGAIN if it would have to wait for the disk. */
+static int open_cached(const char *p)
 {
-	const char *p = *path ? path : ".";
-
 #ifdef HAVE_OPENAT2
-	if (have_openat2) {
-		struct open_how how = {
-			.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY,
-			.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
-		};
-		int fd;
+	struct open_how how = {
+		.flags = OPEN_FLAGS,
+		.resolve = OPEN_RESOLVE | RESOLVE_CACHED,
+	};
+	int fd = (int)syscall(SYS_openat2, root_fd, p, &how, sizeof(how));
 
-		if (cached) {
-			if (!have_cached)
-				return -EAGAIN;
-			how.resolve |= RESOLVE_CACHED;
-		}
-		fd = (int)syscall(SYS_openat2, root_fd, p, &how, sizeof(how));
-		return fd < 0 ? -errno : fd;
-	}
+	return fd < 0 ? -errno : fd;
+#else
+	(void)p;
+	return -EAGAIN;
 #endif
-	if (cached)
-		return -EAGAIN;
-	return open_checked(root_fd, p);
 }
 
 static void index_opened(struct conn *c, int fd)
@@ -1009,32 +1094,44 @@ static void opened(struct conn *c, int fd)
 	respond_file(c);
 }
 
-static void open_work(cio_req *req)
+static void on_open(cio_req *req)
 {
-	struct conn *c = req->data;
-
-	c->open_res = open_beneath(c->path, false);
+	opened(req->data, (int)req->res);
 }
 
-static void on_open_work(cio_req *req)
+static void on_open_checked(cio_req *req)
 {
-	struct conn *c = req->data;
-
-	opened(c, req->res < 0 ? (int)req->res : c->open_res);
+	opened(req->data, check_beneath((int)req->res));
 }
 
+/* Open c->path (relative, "" for the root itself) beneath the root. */
 static void open_path(struct conn *c)
 {
-	int fd = open_beneath(c->path, true);
+	const char *p = *c->path ? c->path : ".";
+	int ret;
 
-	if (fd != -EAGAIN) {
-		opened(c, fd);
-		return;
+	if (c->w->open_inline) {
+		int fd = open_cached(p);
+
+		if (fd != -EAGAIN) {
+			opened(c, fd);
+			return;
+		}
 	}
 	c->state = C_OPEN;
 	c->req.opts = 0;
 	c->req.timeout_ns = 0;
-	if (cio_work(c->w->loop, &c->req, open_work, on_open_work) < 0)
+#ifdef HAVE_OPENAT2
+	if (have_openat2) {
+		/* cio_openat2 copies how; p lives in c until on_open. */
+		struct open_how how = { .flags = OPEN_FLAGS, .resolve = OPEN_RESOLVE };
+
+		ret = cio_openat2(c->w->loop, &c->req, root_fd, p, &how, on_open);
+	} else
+#endif
+		ret = cio_openat(c->w->loop, &c->req, root_fd, p, OPEN_FLAGS, 0,
+				 on_open_checked);
+	if (ret < 0)
 		opened(c, -ENOMEM);
 }
 
@@ -1100,6 +1197,7 @@ static void response_done(struct conn *c)
 	}
 	free(c->dyn);
 	c->dyn = NULL;
+	list_free(c);
 	log_request(c);
 	/* Pipelined requests wait behind this head. */
 	c->inlen -= c->head_len;
@@ -1645,6 +1743,9 @@ static int setup_workers(const struct sockaddr_storage *addr, socklen_t alen)
 		}
 		if (log_fd >= 0 && !(w->logbuf = malloc(LOG_SIZE)))
 			return 1;
+		/* On the ring, openat2 tries the caches in line by itself. */
+		w->open_inline = have_cached &&
+			strcmp(cio_op_path(w->loop, CIO_OP_OPENAT2, root_fd), "ring");
 	}
 	*(struct sockaddr_storage *)addr = ss;
 	return 0;
