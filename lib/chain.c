@@ -80,6 +80,18 @@ void cio__step(const cio_req *req, struct cio__step *st)
 		st->len = p->a.x.limit;
 }
 
+int cio__step_iov(const struct cio__step *st, struct iovec *one, struct iovec **iov)
+{
+	if (st->vec) {
+		*iov = st->buf;
+		return (int)st->len;
+	}
+	one->iov_base = st->buf;
+	one->iov_len = st->len;
+	*iov = one;
+	return 1;
+}
+
 /* What a transfer has still to move, for CIO_ALL and CIO_LINK; 0 for
  * operations that move nothing. */
 static uint64_t remaining(const cio_req *req)

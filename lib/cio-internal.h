@@ -159,6 +159,9 @@ struct cio__step {
 	bool      vec;
 };
 void cio__step(const cio_req *req, struct cio__step *st);
+/* The step as an iovec array: the caller's for a vector, else *one filled
+ * in. Its element count. */
+int cio__step_iov(const struct cio__step *st, struct iovec *one, struct iovec **iov);
 
 _Static_assert(CIO_OP__COUNT <= 64, "loop->traced is a 64-bit mask");
 _Static_assert(sizeof(struct cio__priv) <= sizeof(((cio_req *)0)->cio__private),

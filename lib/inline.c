@@ -55,22 +55,15 @@ bool cio__inline_try(struct cio_loop *loop, cio_req *req)
 	struct cio__priv *p = P(req);
 	bool rx = cio__op_has(p->op, OPF_RX);
 	struct cio__step st;
-	struct iovec one, *iov = &one;
+	struct iovec one, *iov;
 	uint64_t want = 0;
 	ssize_t r;
-	int cnt = 1;
+	int cnt;
 
 	cio__step(req, &st);
-	if (st.vec) {
-		iov = st.buf;
-		cnt = (int)st.len;
-		for (int i = 0; i < cnt; i++)
-			want += iov[i].iov_len;
-	} else {
-		one.iov_base = st.buf;
-		one.iov_len = st.len;
-		want = st.len;
-	}
+	cnt = cio__step_iov(&st, &one, &iov);
+	for (int i = 0; i < cnt; i++)
+		want += iov[i].iov_len;
 	if (want > loop->inline_budget)
 		return false;
 	r = nowait_call(p->fd, rx, iov, cnt, st.off);
@@ -94,13 +87,8 @@ bool cio__inline_try(struct cio_loop *loop, cio_req *req)
 	want -= (uint64_t)r;
 	p->a.x.moved += (uint32_t)r;
 	cio__step(req, &st);
-	if (st.vec) {
-		r = nowait_call(p->fd, rx, st.buf, (int)st.len, st.off);
-	} else {
-		one.iov_base = st.buf;
-		one.iov_len = st.len;
-		r = nowait_call(p->fd, rx, &one, 1, st.off);
-	}
+	cnt = cio__step_iov(&st, &one, &iov);
+	r = nowait_call(p->fd, rx, iov, cnt, st.off);
 	if (r == 0 || (r > 0 && (uint64_t)r == want)) {
 		loop->inline_budget -= (uint64_t)r;
 		r += p->a.x.moved;

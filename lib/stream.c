@@ -153,18 +153,12 @@ static int64_t try_rw(cio_req *req)
 	struct cio__priv *p = P(req);
 	bool rx = cio__op_has(p->op, OPF_RX);
 	struct cio__step st;
-	struct iovec one, *iov = &one;
-	int cnt = 1;
+	struct iovec one, *iov;
+	int cnt;
 	int64_t r;
 
 	cio__step(req, &st);
-	if (st.vec) {
-		iov = st.buf;
-		cnt = (int)st.len;
-	} else {
-		one.iov_base = st.buf;
-		one.iov_len = st.len;
-	}
+	cnt = cio__step_iov(&st, &one, &iov);
 	if (p->iflags & CIO__IF_SOCK) {
 		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)cnt };
 
