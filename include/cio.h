@@ -178,6 +178,10 @@ CIO_API int cio_loop_new(cio_loop **loopp, const struct cio_loop_opts *opts);
 CIO_API int cio_loop_free(cio_loop *loop);
 /* Run callbacks. Returns the number of requests still pending, or -errno. */
 CIO_API int cio_run(cio_loop *loop, int mode);
+/* Run until at least one callback has run or ns nanoseconds have passed
+ * (0: one pass that never blocks). Returns the number of requests still
+ * pending, or -errno; a timeout is not an error. */
+CIO_API int cio_run_timeout(cio_loop *loop, uint64_t ns);
 /* Make the running (or next) cio_run() return soon. Never fails. */
 CIO_API void cio_stop(cio_loop *loop);
 /* The backend in use: "uring", "uring+sqpoll", "aio" or "pool". */

@@ -388,6 +388,7 @@ struct cio_loop {
 	struct cio__fdinfo *fdinfo;
 	unsigned         nfdinfo;
 	uint64_t         inline_budget;    /* inline.c: bytes left this pass */
+	uint64_t         run_deadline;     /* cio_run_timeout's end; 0: none */
 
 	struct cio_stats stats;
 };

@@ -183,6 +183,13 @@ uint64_t cio__wait_ns(const struct cio_loop *loop)
 		if (h < t)
 			t = h;
 	}
+	if (cio__unlikely(loop->run_deadline)) {
+		uint64_t now = cio__now_ns();
+		uint64_t d = loop->run_deadline > now ? loop->run_deadline - now : 0;
+
+		if (d < t)
+			t = d;
+	}
 	return t;
 }
 
@@ -218,16 +225,16 @@ CIO_API int cio_loop_free(cio_loop *loop)
 	return 0;
 }
 
-CIO_API int cio_run(cio_loop *loop, int mode)
+/* cio_run's body; deadline (with CIO_RUN_ONCE) bounds the wait: 0, none. */
+static int run(struct cio_loop *loop, int mode, uint64_t deadline)
 {
 	uint64_t before;
 	int ret = 0;
 
-	if (!loop || mode < CIO_RUN_DEFAULT || mode > CIO_RUN_NOWAIT)
-		return -EINVAL;
 	if (loop->running)
 		return -EBUSY;
 	loop->running = true;
+	loop->run_deadline = deadline;
 	before = loop->ncallbacks;
 
 	for (;;) {
@@ -255,14 +262,39 @@ CIO_API int cio_run(cio_loop *loop, int mode)
 		if (ret < 0)
 			break;
 		cio__expire(loop);
+		if (cio__unlikely(deadline) && cio__now_ns() >= deadline) {
+			/* Time is up: what that pass completed still runs. */
+			cio__drain(loop);
+			break;
+		}
 	}
 	loop->stop = false;
 	loop->running = false;
+	loop->run_deadline = 0;
 	if (loop->exported)
 		cio__kick(loop);
 	if (ret < 0)
 		return ret;
 	return (int)(loop_pending(loop) > INT32_MAX ? INT32_MAX : loop_pending(loop));
+}
+
+CIO_API int cio_run(cio_loop *loop, int mode)
+{
+	if (!loop || mode < CIO_RUN_DEFAULT || mode > CIO_RUN_NOWAIT)
+		return -EINVAL;
+	return run(loop, mode, 0);
+}
+
+CIO_API int cio_run_timeout(cio_loop *loop, uint64_t ns)
+{
+	uint64_t now;
+
+	if (!loop)
+		return -EINVAL;
+	if (!ns)
+		return run(loop, CIO_RUN_NOWAIT, 0);
+	now = cio__now_ns();
+	return run(loop, CIO_RUN_ONCE, ns > UINT64_MAX - now ? UINT64_MAX : now + ns);
 }
 
 CIO_API void cio_stop(cio_loop *loop)

@@ -212,6 +212,76 @@ START_TEST(stop_from_callback)
 }
 END_TEST
 
+/* cio_run_timeout: returns once a callback has run, or when its time is
+ * up (never before), or at once for 0; a post from another thread ends
+ * the wait; errors by value. */
+struct later_post {
+	cio_loop *loop;
+	cio_req   req;
+	int       n, ret;
+};
+
+static void *post_later(void *arg)
+{
+	struct later_post *c = arg;
+
+	usleep(10000);   /* the wait usually begins first; either order works */
+	c->ret = cio_post(c->loop, &c->req, t_count_cb);
+	return NULL;
+}
+
+START_TEST(run_timeout)
+{
+	cio_loop *loop = t_loop_new();
+	cio_req far = { 0 }, nop = { 0 };
+	struct later_post post = { .loop = loop, .ret = 1 };
+	uint64_t t0, took;
+	pthread_t th;
+	int n = 0;
+
+	far.data = &n;
+	nop.data = &n;
+	ck_assert_int_eq(cio_run_timeout(NULL, 1), -EINVAL);
+	/* Nothing pending: at once, as CIO_RUN_ONCE. */
+	ck_assert_int_eq(cio_run_timeout(loop, 60ull * 1000000000ull), 0);
+
+	/* A timer far away: the wait ends at its time, not before. */
+	ck_assert_int_eq(cio_timer(loop, &far, 600ull * 1000000000ull, t_count_cb), 0);
+	t0 = t_now_ns();
+	ck_assert_int_eq(cio_run_timeout(loop, 50 * 1000000ull), 1);
+	took = t_now_ns() - t0;
+	ck_assert_uint_ge(took, 50 * 1000000ull);
+	ck_assert_int_eq(n, 0);
+	/* 0: one pass that never blocks. */
+	ck_assert_int_eq(cio_run_timeout(loop, 0), 1);
+	ck_assert_int_eq(n, 0);
+
+	/* A callback ends it long before its time. */
+	ck_assert_int_eq(cio_nop(loop, &nop, t_count_cb), 0);
+	t0 = t_now_ns();
+	ck_assert_int_eq(cio_run_timeout(loop, 600ull * 1000000000ull), 1);
+	ck_assert_int_eq(n, 1);
+	ck_assert_uint_lt(t_now_ns() - t0, 60ull * 1000000000ull);
+
+	/* So does a post from another thread, with the loop fd never asked
+	 * for: the wait listens to posts by itself. */
+	post.req.data = &post.n;
+	ck_assert_int_eq(pthread_create(&th, NULL, post_later, &post), 0);
+	while (!post.n)
+		ck_assert_int_ge(cio_run_timeout(loop, 600ull * 1000000000ull), 0);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	ck_assert_int_eq(post.ret, 0);
+	ck_assert_int_eq(post.n, 1);
+	ck_assert_int_eq(n, 1);
+
+	ck_assert_int_eq(cio_cancel(loop, &far), 0);
+	t_run(loop);
+	ck_assert_int_eq(n, 2);
+	ck_assert_int_eq(far.res, -ECANCELED);
+	t_loop_free(loop);
+}
+END_TEST
+
 static int poll_in(int fd, int ms)
 {
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
@@ -514,6 +584,7 @@ static Suite *loop_suite(void)
 	tcase_add_test(tc, many_nops_each_once);
 	tcase_add_test(tc, run_modes);
 	tcase_add_test(tc, stop_from_callback);
+	tcase_add_test(tc, run_timeout);
 	tcase_add_test(tc, loop_fd_readable_when_work);
 	tcase_add_test(tc, batched_submission);
 	tcase_add_test(tc, stats_count);
