@@ -34,6 +34,8 @@
 
 #include <cio.h>
 
+#include "bench-hist.h"
+
 #define NS_PER_SEC  1000000000ull
 #define NS_PER_MS   1000000ull
 #define MAX_QD      4096u
@@ -114,60 +116,6 @@ static uint64_t rng_next(uint64_t *s)
 	x ^= x >> 27;
 	*s = x;
 	return x * 0x2545f4914f6cdd1dull;
-}
-
-/* --- latency histogram ---
- * Log-linear: values below HIST_SUB ns get a bucket each; above, each power
- * of two is cut into HIST_SUB equal buckets, so a bucket is at most ~3% of
- * its value wide. A fixed array: recording costs no allocation. */
-#define HIST_SUB_BITS 5u
-#define HIST_SUB      (1u << HIST_SUB_BITS)
-#define HIST_BUCKETS  ((64u - HIST_SUB_BITS + 1u) * HIST_SUB)
-
-struct hist {
-	uint64_t n;
-	uint64_t count[HIST_BUCKETS];
-};
-
-static unsigned hist_index(uint64_t v)
-{
-	unsigned shift;
-
-	if (v < HIST_SUB)
-		return (unsigned)v;
-	shift = 63u - (unsigned)__builtin_clzll(v) - HIST_SUB_BITS;
-	return (shift + 1u) * HIST_SUB + (unsigned)((v >> shift) & (HIST_SUB - 1u));
-}
-
-static void hist_add(struct hist *h, uint64_t v)
-{
-	h->count[hist_index(v)]++;
-	h->n++;
-}
-
-/* The value at quantile q (0..1): the middle of its bucket. */
-static double hist_quantile(const struct hist *h, double q)
-{
-	uint64_t rank, seen = 0;
-
-	if (!h->n)
-		return 0;
-	rank = (uint64_t)(q * (double)h->n);
-	if (rank >= h->n)
-		rank = h->n - 1;
-	for (unsigned i = 0; i < HIST_BUCKETS; i++) {
-		unsigned shift;
-
-		seen += h->count[i];
-		if (seen <= rank)
-			continue;
-		if (i < HIST_SUB)
-			return i;
-		shift = i / HIST_SUB - 1u;
-		return (double)((uint64_t)(HIST_SUB + i % HIST_SUB) << shift) +
-		       (double)(1ull << shift) / 2;
-	}
-	return 0;
 }
 
 /* --- the run clock ---
