@@ -44,6 +44,49 @@ check_result() {
 	echo "ok: $what: $(grep '^RESULT ' "$f" | tail -n 1)"
 }
 
+# check_lat FILE WHAT: the RESULT line's latency keys (p50_us, p99_us,
+# p999_us, max_us) are numbers with p50 <= p99 <= p99.9 <= max, max > 0.
+check_lat() {
+	f=$1; what=$2
+	p50=$(field "$f" p50_us); p99=$(field "$f" p99_us)
+	p999=$(field "$f" p999_us); max=$(field "$f" max_us)
+	for v in "$p50" "$p99" "$p999" "$max"; do
+		case $v in
+		''|*[!0-9.]*) bad "$what: latency '$p50' '$p99' '$p999' '$max' is not four numbers"; return ;;
+		esac
+	done
+	if awk -v a="$p50" -v b="$p99" -v c="$p999" -v d="$max" \
+		'BEGIN { exit !(a + 0 <= b + 0 && b + 0 <= c + 0 && c + 0 <= d + 0 && d + 0 > 0) }'; then
+		echo "ok: $what: latency p50 $p50 <= p99 $p99 <= p99.9 $p999 <= max $max us"
+	else
+		bad "$what: latency out of order: p50 $p50 p99 $p99 p99.9 $p999 max $max"
+	fi
+}
+
+# check_json FILE WHAT KEY...: FILE is one JSON object (nothing else) with
+# these keys as numbers, its latencies ordered as check_lat wants.
+check_json() {
+	f=$1; what=$2; shift 2
+	if ! command -v python3 >/dev/null; then
+		echo "SKIP $what: no python3 to parse the JSON"; return
+	fi
+	if msg=$(python3 -c '
+import json, sys
+o = json.load(open(sys.argv[1]))
+for k in sys.argv[2:] + ["p50_us", "p99_us", "p999_us", "max_us"]:
+    v = o.get(k)
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        sys.exit("key %s is %r, not a number" % (k, v))
+if not (o["p50_us"] <= o["p99_us"] <= o["p999_us"] <= o["max_us"] and o["max_us"] > 0):
+    sys.exit("latency out of order: %r" % o)
+print(json.dumps(o, sort_keys=True))
+' "$f" "$@" 2>&1); then
+		echo "ok: $what: $msg"
+	else
+		bad "$what: $msg"; sed 's/^/  | /' "$f"
+	fi
+}
+
 # expect2 WHAT ARGS...: exit status 2 and exactly one line on stderr.
 expect2() {
 	what=$1; shift
@@ -106,6 +149,13 @@ echo_run() {
 		>"$tmp/cl" 2>"$tmp/cl.err" ||
 		{ bad "$what: client exit $?"; sed 's/^/  | /' "$tmp/cl.err"; }
 	check_result "$tmp/cl" "$what" trips trips_per_s
+	check_lat "$tmp/cl" "$what"
+	if [ $# -eq 0 ]; then     # once per backend: the same as JSON
+		"$bench" echo-client --json --port "$port" --conns 20 --runtime 0.5 \
+			--backend "$b" >"$tmp/cl" 2>"$tmp/cl.err" ||
+			{ bad "$what --json: client exit $?"; sed 's/^/  | /' "$tmp/cl.err"; }
+		check_json "$tmp/cl" "$what --json" trips trips_per_s
+	fi
 	stop_server "$what"
 }
 
@@ -124,9 +174,17 @@ for b in uring aio pool; do
 			>"$tmp/out" 2>"$tmp/err" || bad "file $b: exit $?"
 	fi
 	check_result "$tmp/out" "file $b $direct" iops mibs p50_us p99_us
+	check_lat "$tmp/out" "file $b $direct"
 	[ "$(field "$tmp/out" backend)" = "$b" ] || bad "file $b: ran on $(field "$tmp/out" backend)"
+	"$bench" file --json --runtime 0.3 --size 8M --backend "$b" "$tmp/data" \
+		>"$tmp/out" 2>"$tmp/err" || bad "file --json $b: exit $?"
+	check_json "$tmp/out" "file --json $b" iops mibs cpu
 	"$bench" nop --runtime 1 --backend "$b" >"$tmp/out" 2>"$tmp/err" || bad "nop $b: exit $?"
 	check_result "$tmp/out" "nop $b" ops ns_per_op
+	check_lat "$tmp/out" "nop $b"
+	"$bench" nop --json --runtime 0.3 --backend "$b" >"$tmp/out" 2>"$tmp/err" ||
+		bad "nop --json $b: exit $?"
+	check_json "$tmp/out" "nop --json $b" ops ns_per_op
 	"$bench" file --rw randwrite --runtime 0.3 --size 8M --backend "$b" "$tmp/data" \
 		>"$tmp/out" 2>"$tmp/err" || bad "randwrite $b: exit $?"
 	check_result "$tmp/out" "randwrite $b" iops mibs

@@ -34,6 +34,8 @@
 
 #include <cio.h>
 
+#include "bench-hist.h"
+
 #define NS_PER_SEC  1000000000ull
 #define NS_PER_MS   1000000ull
 #define MAX_QD      4096u
@@ -70,6 +72,7 @@ struct opts {
 	size_t      msg;
 	const char *file;
 	bool        quiet;      /* the tour: no progress lines, no reports */
+	bool        json;       /* --json: one JSON object on stdout instead */
 };
 
 static uint64_t now_ns(void)
@@ -116,58 +119,67 @@ static uint64_t rng_next(uint64_t *s)
 	return x * 0x2545f4914f6cdd1dull;
 }
 
-/* --- latency histogram ---
- * Log-linear: values below HIST_SUB ns get a bucket each; above, each power
- * of two is cut into HIST_SUB equal buckets, so a bucket is at most ~3% of
- * its value wide. A fixed array: recording costs no allocation. */
-#define HIST_SUB_BITS 5u
-#define HIST_SUB      (1u << HIST_SUB_BITS)
-#define HIST_BUCKETS  ((64u - HIST_SUB_BITS + 1u) * HIST_SUB)
-
-struct hist {
-	uint64_t n;
-	uint64_t count[HIST_BUCKETS];
+/* A run's latency figures in µs, from its histogram (values in ns). */
+struct lat {
+	double   p50, p99, p999, max;
+	uint64_t samples;
 };
 
-static unsigned hist_index(uint64_t v)
+static void lat_from_hist(struct lat *l, const struct hist *h)
 {
-	unsigned shift;
-
-	if (v < HIST_SUB)
-		return (unsigned)v;
-	shift = 63u - (unsigned)__builtin_clzll(v) - HIST_SUB_BITS;
-	return (shift + 1u) * HIST_SUB + (unsigned)((v >> shift) & (HIST_SUB - 1u));
+	l->p50 = hist_quantile(h, 0.50) / 1000.0;
+	l->p99 = hist_quantile(h, 0.99) / 1000.0;
+	l->p999 = hist_quantile(h, 0.999) / 1000.0;
+	l->max = (double)h->max / 1000.0;
+	l->samples = h->n;
 }
 
-static void hist_add(struct hist *h, uint64_t v)
+/* Record now - t0 in h; returns now, so one clock read ends one interval
+ * and starts the next. */
+static uint64_t hist_add_since(struct hist *h, uint64_t t0)
 {
-	h->count[hist_index(v)]++;
-	h->n++;
+	uint64_t now = now_ns();
+
+	hist_add(h, now - t0);
+	return now;
 }
 
-/* The value at quantile q (0..1): the middle of its bucket. */
-static double hist_quantile(const struct hist *h, double q)
+/* --json: the object is printed key by key; strings are escaped (a file
+ * name may hold anything). */
+static void json_str(const char *key, const char *v, bool last)
 {
-	uint64_t rank, seen = 0;
-
-	if (!h->n)
-		return 0;
-	rank = (uint64_t)(q * (double)h->n);
-	if (rank >= h->n)
-		rank = h->n - 1;
-	for (unsigned i = 0; i < HIST_BUCKETS; i++) {
-		unsigned shift;
-
-		seen += h->count[i];
-		if (seen <= rank)
-			continue;
-		if (i < HIST_SUB)
-			return i;
-		shift = i / HIST_SUB - 1u;
-		return (double)((uint64_t)(HIST_SUB + i % HIST_SUB) << shift) +
-		       (double)(1ull << shift) / 2;
+	printf("\"%s\": \"", key);
+	for (const unsigned char *p = (const unsigned char *)(v ? v : ""); *p; p++) {
+		if (*p == '"' || *p == '\\')
+			printf("\\%c", *p);
+		else if (*p < 0x20)
+			printf("\\u%04x", *p);
+		else
+			putchar(*p);
 	}
-	return 0;
+	printf("\"%s", last ? "}\n" : ", ");
+}
+
+static void json_num(const char *key, const char *fmt, double v, bool last)
+{
+	printf("\"%s\": ", key);
+	printf(fmt, v);
+	printf("%s", last ? "}\n" : ", ");
+}
+
+static void json_u64(const char *key, uint64_t v, bool last)
+{
+	printf("\"%s\": %llu%s", key, (unsigned long long)v, last ? "}\n" : ", ");
+}
+
+/* The latency keys, the same in the RESULT line and the JSON object. */
+static void json_lat(const struct lat *l, const char *fmt)
+{
+	json_num("p50_us", fmt, l->p50, false);
+	json_num("p99_us", fmt, l->p99, false);
+	json_num("p999_us", fmt, l->p999, false);
+	json_num("max_us", fmt, l->max, false);
+	json_u64("lat_samples", l->samples, false);
 }
 
 /* --- the run clock ---
@@ -360,7 +372,8 @@ static void file_tick(struct ticker *tk, uint64_t now)
 }
 
 struct file_result {
-	double      iops, mibs, p50, p99, p999;  /* latencies in µs */
+	double      iops, mibs;
+	struct lat  lat;
 	int         cpu;
 	const char *backend, *path;
 };
@@ -447,9 +460,7 @@ static int file_run_fd(const struct opts *o, int fd, uint64_t size,
 	}
 	res->iops = (double)r->ios / ticker_seconds(&r->tk);
 	res->mibs = res->iops * (double)o->bs / 1048576.0;
-	res->p50 = hist_quantile(&r->hist, 0.50) / 1000.0;
-	res->p99 = hist_quantile(&r->hist, 0.99) / 1000.0;
-	res->p999 = hist_quantile(&r->hist, 0.999) / 1000.0;
+	lat_from_hist(&res->lat, &r->hist);
 	res->cpu = ticker_cpu_pct(&r->tk);
 out:
 	if (r->loop && o->fixed)
@@ -547,47 +558,98 @@ static int cmd_file(const struct opts *o)
 			return fail2("%s: this file system does not take O_DIRECT", o->file);
 		return fail2("%s: %s", o->file, strerror(errno));
 	}
-	printf("cio-bench file %s: %s, bs %zu, qd %u%s, %llu MiB, %g s\n",
-	       o->file, rw_names[o->rw], o->bs, o->qd, o->direct ? ", O_DIRECT" : "",
-	       (unsigned long long)(size >> 20), o->runtime);
-	fflush(stdout);
+	if (!o->json) {
+		printf("cio-bench file %s: %s, bs %zu, qd %u%s, %llu MiB, %g s\n",
+		       o->file, rw_names[o->rw], o->bs, o->qd,
+		       o->direct ? ", O_DIRECT" : "", (unsigned long long)(size >> 20),
+		       o->runtime);
+		fflush(stdout);
+	}
 	status = file_run_fd(o, fd, size, &res);
 	close(fd);
 	if (status)
 		return status;
+	if (o->json) {
+		printf("{");
+		json_str("command", "file", false);
+		json_str("file", o->file, false);
+		json_str("rw", rw_names[o->rw], false);
+		json_u64("bs", o->bs, false);
+		json_u64("qd", o->qd, false);
+		json_u64("direct", o->direct, false);
+		json_u64("size", size, false);
+		json_num("runtime_s", "%g", o->runtime, false);
+		json_num("iops", "%.0f", res.iops, false);
+		json_num("mibs", "%.1f", res.mibs, false);
+		json_lat(&res.lat, "%.1f");
+		json_num("cpu", "%.0f", res.cpu, false);
+		json_str("path", res.path, false);
+		json_str("backend", res.backend, true);
+		return 0;
+	}
 	printf("backend %s, %s ran on: %s\n", res.backend, writing ? "write" : "read",
 	       res.path);
 	printf("%s: %.0f IOPS, %.1f MiB/s\n", rw_names[o->rw], res.iops, res.mibs);
-	printf("completion latency (us): p50 %.1f, p99 %.1f, p99.9 %.1f\n",
-	       res.p50, res.p99, res.p999);
+	printf("completion latency (us, submission to callback, every I/O): "
+	       "p50 %.1f, p99 %.1f, p99.9 %.1f, max %.1f\n",
+	       res.lat.p50, res.lat.p99, res.lat.p999, res.lat.max);
 	printf("cpu: %d%% (user+sys of this process over wall time)\n", res.cpu);
-	printf("RESULT iops=%.0f mibs=%.1f p50_us=%.1f p99_us=%.1f cpu=%d backend=%s\n",
-	       res.iops, res.mibs, res.p50, res.p99, res.cpu, res.backend);
+	printf("RESULT iops=%.0f mibs=%.1f p50_us=%.1f p99_us=%.1f p999_us=%.1f "
+	       "max_us=%.1f cpu=%d backend=%s\n",
+	       res.iops, res.mibs, res.lat.p50, res.lat.p99, res.lat.p999, res.lat.max,
+	       res.cpu, res.backend);
 	return 0;
 }
 
 /* ===================== nop ===================== */
 
-struct nop_run {
-	struct ticker tk;
-	cio_loop     *loop;
-	cio_req      *reqs;
-	uint64_t      ops, ops_last;
-	int           err;
-	bool          quiet;
+/* A nop costs a few tens of ns; two clock reads on each would be a large
+ * part of what we measure. So only every NOP_SAMPLE-th submission is timed. */
+#define NOP_SAMPLE 64u
+
+struct nop_slot {
+	cio_req  req;
+	uint64_t t_submit;      /* 0: this one is not timed */
 };
+
+struct nop_run {
+	struct ticker    tk;
+	cio_loop        *loop;
+	struct nop_slot *slots;
+	uint64_t         ops, ops_last;
+	unsigned         until_sample;
+	int              err;
+	bool             quiet;
+	struct hist      hist;
+};
+
+static void nop_done(cio_req *req);
+
+static int nop_submit(struct nop_run *r, struct nop_slot *s)
+{
+	if (--r->until_sample == 0) {
+		r->until_sample = NOP_SAMPLE;
+		s->t_submit = now_ns();
+	}
+	return cio_nop(r->loop, &s->req, nop_done);
+}
 
 static void nop_done(cio_req *req)
 {
 	struct nop_run *r = req->data;
+	struct nop_slot *s = container_of(req, struct nop_slot, req);
 	int ret;
 
+	if (s->t_submit) {
+		hist_add(&r->hist, now_ns() - s->t_submit);
+		s->t_submit = 0;
+	}
 	if (req->res < 0 && !r->err)
 		r->err = (int)req->res;
 	r->ops++;
 	if (r->tk.stopping)
 		return;
-	ret = cio_nop(r->loop, req, nop_done);
+	ret = nop_submit(r, s);
 	if (ret < 0) {
 		r->err = ret;
 		ticker_stop_early(&r->tk);
@@ -611,47 +673,52 @@ static void nop_tick(struct ticker *tk, uint64_t now)
 struct nop_result {
 	uint64_t    ops;
 	double      ns_per_op;
+	struct lat  lat;        /* every NOP_SAMPLE-th op */
 	const char *backend, *path;
 };
 
 static int nop_run(const struct opts *o, struct nop_result *res)
 {
-	struct nop_run r = { .quiet = o->quiet };
+	struct nop_run *r = calloc(1, sizeof(*r));     /* the histogram: 15 KiB */
 	int status, ret;
 
-	r.reqs = calloc(o->qd, sizeof(*r.reqs));
-	if (!r.reqs)
+	if (!r)
 		return fail2("out of memory");
-	status = open_loop(&r.loop, o, o->qd * 2);
-	if (status) {
-		free(r.reqs);
-		return status;
-	}
-	res->backend = cio_backend(r.loop);
-	res->path = cio_op_path(r.loop, CIO_OP_NOP, -1);
-	r.tk.on_tick = nop_tick;
-	ticker_start(&r.tk, r.loop, o->runtime);
-	for (unsigned i = 0; i < o->qd && !r.tk.stopping; i++) {
-		r.reqs[i].data = &r;
-		ret = cio_nop(r.loop, &r.reqs[i], nop_done);
+	r->quiet = o->quiet;
+	r->until_sample = 1;    /* the first op is timed */
+	r->slots = calloc(o->qd, sizeof(*r->slots));
+	status = r->slots ? open_loop(&r->loop, o, o->qd * 2) : fail2("out of memory");
+	if (status)
+		goto out;
+	res->backend = cio_backend(r->loop);
+	res->path = cio_op_path(r->loop, CIO_OP_NOP, -1);
+	r->tk.on_tick = nop_tick;
+	ticker_start(&r->tk, r->loop, o->runtime);
+	for (unsigned i = 0; i < o->qd && !r->tk.stopping; i++) {
+		r->slots[i].req.data = r;
+		ret = nop_submit(r, &r->slots[i]);
 		if (ret < 0) {
-			r.err = ret;
-			ticker_stop_early(&r.tk);
+			r->err = ret;
+			ticker_stop_early(&r->tk);
 		}
 	}
-	ret = cio_run(r.loop, CIO_RUN_DEFAULT);
-	if (ret != 0 && !r.err)
-		r.err = ret < 0 ? ret : -EIO;
-	if (cio_loop_free(r.loop) < 0 && !r.err)
-		r.err = -EBUSY;
-	free(r.reqs);
-	if (r.err) {
-		fprintf(stderr, "cio-bench: nop: %s\n", strerror(-r.err));
-		return 1;
+	ret = cio_run(r->loop, CIO_RUN_DEFAULT);
+	if (ret != 0 && !r->err)
+		r->err = ret < 0 ? ret : -EIO;
+	if (cio_loop_free(r->loop) < 0 && !r->err)
+		r->err = -EBUSY;
+	if (r->err) {
+		fprintf(stderr, "cio-bench: nop: %s\n", strerror(-r->err));
+		status = 1;
+		goto out;
 	}
-	res->ops = r.ops;
-	res->ns_per_op = r.ops ? ticker_seconds(&r.tk) * 1e9 / (double)r.ops : 0;
-	return 0;
+	res->ops = r->ops;
+	res->ns_per_op = r->ops ? ticker_seconds(&r->tk) * 1e9 / (double)r->ops : 0;
+	lat_from_hist(&res->lat, &r->hist);
+out:
+	free(r->slots);
+	free(r);
+	return status;
 }
 
 static int cmd_nop(const struct opts *o)
@@ -659,16 +726,38 @@ static int cmd_nop(const struct opts *o)
 	struct nop_result res = { 0 };
 	int status;
 
-	printf("cio-bench nop: qd %u, %g s\n", o->qd, o->runtime);
-	fflush(stdout);
+	if (!o->json) {
+		printf("cio-bench nop: qd %u, %g s\n", o->qd, o->runtime);
+		fflush(stdout);
+	}
 	status = nop_run(o, &res);
 	if (status)
 		return status;
+	if (o->json) {
+		printf("{");
+		json_str("command", "nop", false);
+		json_u64("qd", o->qd, false);
+		json_num("runtime_s", "%g", o->runtime, false);
+		json_u64("ops", res.ops, false);
+		json_num("ops_per_s", "%.0f", 1e9 / res.ns_per_op, false);
+		json_num("ns_per_op", "%.1f", res.ns_per_op, false);
+		json_lat(&res.lat, "%.3f");
+		json_u64("lat_every", NOP_SAMPLE, false);
+		json_str("path", res.path, false);
+		json_str("backend", res.backend, true);
+		return 0;
+	}
 	printf("backend %s, nop ran on: %s\n", res.backend, res.path);
 	printf("nop: %llu ops, %.0f ops/s, %.1f ns per operation\n",
 	       (unsigned long long)res.ops, 1e9 / res.ns_per_op, res.ns_per_op);
-	printf("RESULT ops=%llu ns_per_op=%.1f backend=%s\n",
-	       (unsigned long long)res.ops, res.ns_per_op, res.backend);
+	printf("latency (us, submission to callback, every %uth op timed: %llu samples): "
+	       "p50 %.3f, p99 %.3f, p99.9 %.3f, max %.3f\n", NOP_SAMPLE,
+	       (unsigned long long)res.lat.samples, res.lat.p50, res.lat.p99,
+	       res.lat.p999, res.lat.max);
+	printf("RESULT ops=%llu ns_per_op=%.1f p50_us=%.3f p99_us=%.3f p999_us=%.3f "
+	       "max_us=%.3f lat_every=%u backend=%s\n",
+	       (unsigned long long)res.ops, res.ns_per_op, res.lat.p50, res.lat.p99,
+	       res.lat.p999, res.lat.max, NOP_SAMPLE, res.backend);
 	return 0;
 }
 
@@ -992,6 +1081,7 @@ struct cconn {
 	int            fd;
 	size_t         done;      /* bytes of the message sent, then received */
 	char          *out, *in;
+	uint64_t       t_start;   /* this round trip's first send was submitted */
 };
 
 struct client {
@@ -1006,6 +1096,7 @@ struct client {
 	int                err;
 	bool               quiet;
 	const char        *recv_path;
+	struct hist        hist;  /* round trips */
 };
 
 static void cconn_step(cio_req *req);
@@ -1053,6 +1144,7 @@ static void cconn_step(cio_req *req)
 		if (++cl->connected == 1)
 			cl->recv_path = cio_op_path(cl->loop, CIO_OP_RECV, c->fd);
 		c->done = 0;
+		c->t_start = now_ns();
 		cconn_submit(c, CC_SEND);
 		return;
 	}
@@ -1071,6 +1163,7 @@ static void cconn_step(cio_req *req)
 		return;
 	}
 	cl->trips++;
+	c->t_start = hist_add_since(&cl->hist, c->t_start);
 	cconn_submit(c, CC_SEND);
 }
 
@@ -1098,6 +1191,7 @@ static void client_stop(struct ticker *tk)
 struct client_result {
 	uint64_t    trips;
 	double      per_s;
+	struct lat  lat;        /* every round trip */
 	const char *backend, *path;
 };
 
@@ -1166,6 +1260,7 @@ static int client_run(const struct opts *o, int port, struct client_result *res)
 	}
 	res->trips = cl->trips;
 	res->per_s = (double)cl->trips / ticker_seconds(&cl->tk);
+	lat_from_hist(&res->lat, &cl->hist);
 	res->path = cl->recv_path;
 out_free:
 	for (unsigned i = 0; cl->conns && i < o->conns; i++)
@@ -1182,17 +1277,38 @@ static int cmd_echo_client(const struct opts *o)
 	struct client_result res = { 0 };
 	int status;
 
-	printf("cio-bench echo-client: 127.0.0.1:%d, %u connections x %zu bytes, %g s\n",
-	       o->port, o->conns, o->msg, o->runtime);
-	fflush(stdout);
+	if (!o->json) {
+		printf("cio-bench echo-client: 127.0.0.1:%d, %u connections x %zu bytes, "
+		       "%g s\n", o->port, o->conns, o->msg, o->runtime);
+		fflush(stdout);
+	}
 	status = client_run(o, o->port, &res);
 	if (status)
 		return status;
+	if (o->json) {
+		printf("{");
+		json_str("command", "echo-client", false);
+		json_u64("port", (uint64_t)o->port, false);
+		json_u64("conns", o->conns, false);
+		json_u64("msg", o->msg, false);
+		json_num("runtime_s", "%g", o->runtime, false);
+		json_u64("trips", res.trips, false);
+		json_num("trips_per_s", "%.0f", res.per_s, false);
+		json_lat(&res.lat, "%.1f");
+		json_str("path", res.path ? res.path : "-", false);
+		json_str("backend", res.backend, true);
+		return 0;
+	}
 	printf("backend %s, recv ran on: %s\n", res.backend, res.path ? res.path : "-");
 	printf("echo: %llu round trips, %.0f round trips/s\n",
 	       (unsigned long long)res.trips, res.per_s);
-	printf("RESULT trips=%llu trips_per_s=%.0f backend=%s\n",
-	       (unsigned long long)res.trips, res.per_s, res.backend);
+	printf("round trip latency (us, first send submitted to the echo's last "
+	       "callback): p50 %.1f, p99 %.1f, p99.9 %.1f, max %.1f\n",
+	       res.lat.p50, res.lat.p99, res.lat.p999, res.lat.max);
+	printf("RESULT trips=%llu trips_per_s=%.0f p50_us=%.1f p99_us=%.1f p999_us=%.1f "
+	       "max_us=%.1f backend=%s\n",
+	       (unsigned long long)res.trips, res.per_s, res.lat.p50, res.lat.p99,
+	       res.lat.p999, res.lat.max, res.backend);
 	return 0;
 }
 
@@ -1402,12 +1518,14 @@ static void usage(FILE *f)
 	      "       cio-bench tour [--runtime S]\n"
 	      "       cio-bench file [--rw read|write|randread|randwrite] [--bs 4k] [--qd 32]\n"
 	      "                      [--direct] [--size 1G] [--runtime 10]\n"
-	      "                      [--backend auto|uring|aio|pool] [--sqpoll] [--fixed] FILE\n"
-	      "       cio-bench nop [--qd 64] [--runtime 5] [--backend ...]\n"
+	      "                      [--backend auto|uring|aio|pool] [--sqpoll] [--fixed]\n"
+	      "                      [--json] FILE\n"
+	      "       cio-bench nop [--qd 64] [--runtime 5] [--backend ...] [--json]\n"
 	      "       cio-bench echo-server --port P [--backend ...] [--pool]\n"
 	      "       cio-bench echo-client --port P [--conns 100] [--msg 64] [--runtime 5]\n"
-	      "                      [--backend ...]\n"
-	      "Each command ends with a RESULT line; see cio-bench(1).\n", f);
+	      "                      [--backend ...] [--json]\n"
+	      "Each command ends with a RESULT line (with --json: one JSON object\n"
+	      "instead); see cio-bench(1).\n", f);
 }
 
 /* 4096, 4k, 8M, 1G (powers of 1024). 0 on a malformed size. */
@@ -1457,6 +1575,7 @@ enum {
 	OPT_RW = 'r', OPT_BS = 'b', OPT_QD = 'q', OPT_DIRECT = 'd', OPT_SIZE = 's',
 	OPT_RUNTIME = 't', OPT_BACKEND = 'B', OPT_SQPOLL = 'S', OPT_FIXED = 'F',
 	OPT_PORT = 'p', OPT_POOL = 'P', OPT_CONNS = 'c', OPT_MSG = 'm', OPT_HELP = 'h',
+	OPT_JSON = 'j',
 };
 
 struct command {
@@ -1468,10 +1587,10 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{ "file", "rbqdstBSFh", cmd_file, 10, 32 },
-	{ "nop", "qtBSh", cmd_nop, 5, 64 },
+	{ "file", "rbqdstBSFjh", cmd_file, 10, 32 },
+	{ "nop", "qtBSjh", cmd_nop, 5, 64 },
 	{ "echo-server", "pBSPh", cmd_echo_server, 0, 0 },
-	{ "echo-client", "pctmBSh", cmd_echo_client, 5, 0 },
+	{ "echo-client", "pctmBSjh", cmd_echo_client, 5, 0 },
 	{ "tour", "th", cmd_tour, 2, 0 },
 };
 
@@ -1553,6 +1672,9 @@ static int parse_opt(int c, const char *arg, const struct command *cmd,
 		if (!parse_uint(arg, 1, MAX_CONNS, &o->conns))
 			return fail2("--conns wants 1..%u", MAX_CONNS);
 		return -1;
+	case OPT_JSON:
+		o->json = true;
+		return -1;
 	case OPT_MSG:
 		v = parse_size(arg);
 		if (!v || v > MAX_MSG)
@@ -1579,6 +1701,7 @@ int main(int argc, char **argv)
 		{ "pool", no_argument, NULL, OPT_POOL },
 		{ "conns", required_argument, NULL, OPT_CONNS },
 		{ "msg", required_argument, NULL, OPT_MSG },
+		{ "json", no_argument, NULL, OPT_JSON },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
