@@ -604,8 +604,10 @@ static int cmd_file(const struct opts *o)
 /* ===================== nop ===================== */
 
 /* A nop costs a few tens of ns; two clock reads on each would be a large
- * part of what we measure. So only every NOP_SAMPLE-th submission is timed. */
-#define NOP_SAMPLE 64u
+ * part of what we measure. So only every NOP_SAMPLE-th submission is timed:
+ * a prime, so that at a queue depth of 64 (or any power of two) the timed
+ * ones do not all fall on the same place in each batch. */
+#define NOP_SAMPLE 61u
 
 struct nop_slot {
 	cio_req  req;
