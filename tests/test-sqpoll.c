@@ -30,15 +30,16 @@ static bool on_uring(void)
 }
 
 
-/* The kernel's SQ threads of this process ("iou-sqp-PID") and the CPU
- * ticks they have used. */
-static unsigned sq_threads(unsigned long *ticks)
+/* The kernel's SQ threads of this process ("iou-sqp-PID"): how many, the
+ * CPU ticks they have used, and whether any is not asleep ("S"). */
+static unsigned sq_threads_state(unsigned long *ticks, bool *awake)
 {
 	DIR *d = opendir("/proc/self/task");
 	struct dirent *e;
 	unsigned n = 0;
 
 	*ticks = 0;
+	*awake = false;
 	ck_assert_ptr_nonnull(d);
 	while ((e = readdir(d))) {
 		char path[300], comm[64] = "", stat[1024];
@@ -62,6 +63,8 @@ static unsigned sq_threads(unsigned long *ticks)
 		if (fgets(stat, sizeof(stat), f)) {
 			char *p = strrchr(stat, ')');
 
+			if (p && p[1] && p[2] != 'S')
+				*awake = true;
 			/* fields after ") ": state is 3rd; utime 14th, stime 15th */
 			if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
 					&ut, &st) == 2)
@@ -73,41 +76,23 @@ static unsigned sq_threads(unsigned long *ticks)
 	return n;
 }
 
+static unsigned sq_threads(unsigned long *ticks)
+{
+	bool awake;
+
+	return sq_threads_state(ticks, &awake);
+}
+
 /* Wait (at most limit_s seconds, else fail) until every SQ thread of this
  * process is asleep ("S" in /proc). */
 static void wait_sq_thread_asleep(unsigned limit_s)
 {
 	uint64_t t0 = t_now_ns();
+	unsigned long ticks;
+	bool awake;
 
 	for (;;) {
-		DIR *d = opendir("/proc/self/task");
-		struct dirent *e;
-		bool awake = false;
-
-		ck_assert_ptr_nonnull(d);
-		while ((e = readdir(d))) {
-			char path[300], comm[64] = "", stat[1024] = "", *p;
-			FILE *f;
-
-			if (e->d_name[0] == '.')
-				continue;
-			snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
-			if (!(f = fopen(path, "r")))
-				continue;
-			if (!fgets(comm, sizeof(comm), f))
-				comm[0] = 0;
-			fclose(f);
-			if (strncmp(comm, "iou-sqp-", 8))
-				continue;
-			snprintf(path, sizeof(path), "/proc/self/task/%s/stat", e->d_name);
-			if (!(f = fopen(path, "r")))
-				continue;
-			if (fgets(stat, sizeof(stat), f) && (p = strrchr(stat, ')')) && p[1] &&
-			    p[2] != 'S')
-				awake = true;
-			fclose(f);
-		}
-		closedir(d);
+		sq_threads_state(&ticks, &awake);
 		if (!awake)
 			return;
 		ck_assert_msg(t_now_ns() - t0 < limit_s * 1000000000ull,
