@@ -132,13 +132,6 @@ static void release(struct aio_backend *be, const struct iocb *cb)
 	be->freel[be->nfree++] = (uint32_t)(cb - be->iocbs);
 }
 
-static int to_pool(struct cio_loop *loop, cio_req *req)
-{
-	P(req)->where = CIO__W_POOL;
-	loop->stats.pool_jobs++;
-	return cio__pool_submit(loop, req);
-}
-
 static void flush(struct cio_loop *loop, struct aio_backend *be);
 
 /* Nops, and reads, writes and fsyncs on O_DIRECT files. */
@@ -186,7 +179,7 @@ static void flush(struct cio_loop *loop, struct aio_backend *be)
 				cio_req *req = be->pend[i]->data;
 
 				release(be, be->pend[i]);
-				if (to_pool(loop, req) < 0)
+				if (cio__to_pool(loop, req) < 0)
 					cio__done(req, -EAGAIN, 0);
 			}
 			be->npend = 0;
@@ -221,7 +214,7 @@ static void complete(struct cio_loop *loop, struct aio_backend *be,
 		/* RWF_NOWAIT: it would have blocked in io_submit. The pool
 		 * takes it; where the pool cannot (no thread at all), AIO
 		 * again, allowed to block this time. */
-		if (to_pool(loop, req) == 0)
+		if (cio__to_pool(loop, req) == 0)
 			return;
 		P(req)->iflags |= CIO__IF_AIO_WAIT;
 		P(req)->where = CIO__W_BACKEND;
