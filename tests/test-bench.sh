@@ -244,5 +244,36 @@ else
 	bad "--help: not usage and exit 0"
 fi
 
+# bench/plot.sh: from known results, the four charts, and the ratio of
+# every compare.sh row and every fio-compare.sh table row.
+plot="${top_srcdir:-.}/bench/plot.sh"
+if command -v gnuplot >/dev/null 2>&1; then
+	mkdir -p "$tmp/plot"
+	printf '# qd uring aio fio   (IOPS)\n1 100 90 110\n32 900 800 1000\n' >"$tmp/plot/file.dat"
+	printf '# conns uring pool epoll   (trips/s)\n100 50 40 45\n1000 30 35 32\n' >"$tmp/plot/echo.dat"
+	cp "$tmp/plot/file.dat" "$tmp/plot/file-p99.dat"
+	cp "$tmp/plot/echo.dat" "$tmp/plot/echo-p99.dat"
+	{
+		echo "compare.sh: an example"
+		printf "%-34s %10s  %-14s %10s  %-6s %5s  %-6s %-3s  %s\n" workload libcio baseline median unit ratio target met "[runs]"
+		printf "%-34s %10.0f  %-14s %10.0f  %-6s %5.2f  %-6s %-3s  [%s]\n" "randread 4k uring" 90 "fio io_uring" 100 IOPS 0.9 0.95 no "90 | 100" \
+			"echo uring 100x64B" 120 "epoll" 100 trips/s 1.2 - "" "120 | 100"
+		printf '| row | libcio | fio | ratio |\n|---|---:|---:|---:|\n| aio 4k randread | 98 | 100 | 0.98 |\n'
+	} >"$tmp/plot/compare.txt"
+	if "$plot" "$tmp/plot" >"$tmp/out" 2>&1; then
+		for png in file-qd echo-conns p99 ratios; do
+			[ -s "$tmp/plot/$png.png" ] || bad "plot.sh made no $png.png"
+		done
+		printf '"randread 4k uring" 0.90\n"echo uring 100x64B" 1.20\n"aio 4k randread" 0.98\n' >"$tmp/want"
+		cmp -s "$tmp/want" "$tmp/plot/ratios.dat" ||
+			{ bad "plot.sh read the ratios wrong:"; sed 's/^/  | /' "$tmp/plot/ratios.dat"; }
+		[ $fail -eq 0 ] && echo "ok: plot.sh drew 4 charts"
+	else
+		bad "plot.sh: exit $?"; sed 's/^/  | /' "$tmp/out"
+	fi
+else
+	echo "SKIP plot.sh: gnuplot is not installed (Debian: apt-get install gnuplot-nox)"
+fi
+
 [ $fail -eq 0 ] && echo "PASS: cio-bench"
 exit $fail
