@@ -35,14 +35,15 @@ if ! dd if=/dev/zero of="$tmp/probe" bs=4096 count=1 oflag=direct 2>/dev/null; t
 fi
 rm -f "$tmp/probe"
 
-# Every run is small and bounded: a hang ends in timeout's kill.
+# Every run is small and bounded: a hang ends in timeout's kill. Without
+# verify_state_save=0, fio leaves local-*-verify.state files in the cwd.
 # fio_run NAME ENV-ASSIGNMENT|- FIO-OPTION... : out in $tmp/NAME.out/.err
 fio_run() {
 	name=$1 envs=$2; shift 2
 	mkdir -p "$tmp/$name"
 	if [ "$envs" = - ]; then envs=; fi
 	env $envs timeout -k 10 120 ${WRAP:-} "$FIO" --ioengine="external:$engine" \
-		--directory="$tmp/$name" --size=8m --runtime=30 --iodepth=16 \
+		--directory="$tmp/$name" --size=8m --runtime=30 --iodepth=16 --verify_state_save=0 \
 		"$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
 	rc=$?
 	rm -rf "${tmp:?}/$name"
