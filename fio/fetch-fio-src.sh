@@ -40,7 +40,8 @@ apt-get "$@" -q update
 (cd "$apt/dl" && apt-get "$@" -q source --download-only "fio=$ver")
 rm -rf "$dest/src.tmp"
 dsc=$(ls "$apt/dl"/fio_*.dsc | head -n 1)
-dpkg-source -x "$dsc" "$dest/src.tmp"
+# --no-copy: leave the orig tarball in apt/dl, not beside src.
+dpkg-source --no-copy -x "$dsc" "$dest/src.tmp"
 rm -rf "$dest/src"
 mv "$dest/src.tmp" "$dest/src"
 echo "fetch-fio-src: unpacked in $dest/src"
