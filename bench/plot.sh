@@ -102,8 +102,17 @@ if [ -s "$dir/compare.txt" ]; then
 	/^\|/ {
 		n = split($0, f, "|")
 		for (i = 2; i < n; i++) { gsub(/^ +| +$/, "", f[i]) }
-		if (!rc) { for (i = 2; i < n; i++) if (f[i] == "ratio") rc = i; next }
-		if (f[rc] ~ /^[0-9.]+$/) { gsub(/\*/, "", f[2]); print "\"" f[2] "\"", f[rc] }
+		if (!rc) {
+			for (i = 2; i < n; i++) {
+				if (f[i] == "ratio") rc = i
+				if (f[i] == "libcio backend") bc = i
+			}
+			next
+		}
+		if (f[rc] ~ /^[0-9.]+$/) {
+			gsub(/\*/, "", f[2])
+			print "\"" (bc ? f[bc] ", " : "") f[2] "\"", f[rc]
+		}
 		next
 	}
 	length($0) > 40 && !/^compare/ {
