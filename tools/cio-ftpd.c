@@ -227,6 +227,26 @@ void sess_free_if_done(struct sess *s)
 }
 
 static void on_sent(struct sess *s, int64_t res);
+static void on_read(struct sess *s, int64_t res);
+
+/* Closing a socket with unread input resets the connection, and the reset
+ * can overtake the last reply. So: stop sending, read and drop what comes
+ * for a while (LINGER_NS, LINGER_MAX bytes), then close. */
+#define LINGER_NS  (2 * NS_PER_S)
+#define LINGER_MAX (256 * 1024)
+
+static void linger(struct sess *s)
+{
+	if (!s->lingering) {
+		s->lingering = true;
+		shutdown(s->fd, SHUT_WR);
+	}
+	if (s->r.armed)
+		return;       /* on_read drains from there */
+	s->inlen = 0;
+	prep(s, &s->r, on_read, 0, LINGER_NS);
+	submitted(s, &s->r, cio_recv(s->w->loop, &s->r.req, s->fd, s->in, CMD_MAX, 0, on_slot));
+}
 
 static void flush_out(struct sess *s)
 {
@@ -247,7 +267,7 @@ static void on_sent(struct sess *s, int64_t res)
 	if (s->outsent >= s->outlen) {
 		s->outlen = s->outsent = 0;
 		if (s->quit) {
-			sess_close(s);
+			linger(s);
 			return;
 		}
 	}
@@ -294,7 +314,7 @@ static void quit_after_reply(struct sess *s)
 {
 	s->quit = true;
 	if (!s->o.armed && s->outsent >= s->outlen)
-		sess_close(s);
+		linger(s);
 }
 
 /* An asynchronous command is done: read on. */
@@ -310,8 +330,6 @@ void finish(struct sess *s)
 		process(s);
 }
 
-static void on_read(struct sess *s, int64_t res);
-
 static void arm_read(struct sess *s)
 {
 	if (s->r.armed || s->closing || s->quit || s->inlen >= CMD_MAX)
@@ -323,6 +341,15 @@ static void arm_read(struct sess *s)
 
 static void on_read(struct sess *s, int64_t res)
 {
+	if (s->lingering) {
+		if (res <= 0 || (s->lingered += (size_t)res) > LINGER_MAX)
+			sess_close(s);
+		else
+			linger(s);
+		return;
+	}
+	if (s->quit)
+		return;       /* the reply is on its way; linger() reads on */
 	if (res == -ETIMEDOUT && s->busy) {
 		arm_read(s);     /* a long transfer is not an idle session */
 		return;
