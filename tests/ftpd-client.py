@@ -294,10 +294,27 @@ def ascii_mode():
     buf = io.BytesIO()
     f.retrbinary('RETR 1k.bin', buf.write)
     expect(len(buf.getvalue()) == 1024, 'RETR over PORT/EPRT')
+    for cmd in ('RETR fifo', 'STOR fifo'):
+        t0 = time.monotonic()
+        try:
+            f.retrbinary(cmd, io.BytesIO().write) if cmd[0] == 'R' else \
+                f.storbinary(cmd, io.BytesIO(b'x'))
+            r = 'accepted'
+        except ftplib.all_errors as e:
+            r = str(e)
+        expect(r[:3] == '550' and time.monotonic() - t0 < 10, '%s: %s' % (cmd, r[:3]))
     f.quit()
 
 
-checks = {'traversal': traversal, 'listing': listing, 'abor': abor, 'slow': slow,
+def fsync_stor():
+    f = conn('alice', 'secret')
+    f.storbinary('STOR synced.bin', io.BytesIO(b's' * 100000))
+    f.delete('synced.bin')
+    f.quit()
+    ok('STOR with --fsync')
+
+
+checks = {'fsync': fsync_stor, 'traversal': traversal, 'listing': listing, 'abor': abor, 'slow': slow,
           'clients200': clients200, 'badcmds': badcmds, 'idle': idle,
           'pasv_unused': pasv_unused, 'per_ip': per_ip, 'ascii': ascii_mode}
 try:

@@ -57,6 +57,7 @@ fi
 # --- the served tree, and things outside it ---
 root="$tmp/root"
 mkdir -p "$root/sub" "$root/many" "$tmp/out"
+mkfifo "$root/fifo"
 : >"$root/empty.bin"
 head -c 1024 /dev/urandom >"$root/1k.bin"
 head -c 1048576 /dev/urandom >"$root/1m.bin"
@@ -93,7 +94,7 @@ start() {   # NAME ARGS...: run the server, set port and spid
 	return 1
 }
 
-stop() {   # [SIGNAL]: exit status in rc (60 s at most)
+stop() {   # [SIGNAL] (0: none, just wait): exit status in rc (60 s at most)
 	local i
 	kill -"${1:-TERM}" "$spid" 2>/dev/null
 	for i in $(seq 600); do
@@ -206,9 +207,10 @@ run_backend() {
 	# SIGTERM: an idle session is told, the server exits 0
 	exec 3<>"/dev/tcp/127.0.0.1/$port"
 	read -r -t 10 greet <&3
-	stop TERM
+	kill -TERM "$spid"
 	read -r -t 10 bye <&3
 	exec 3<&-
+	stop 0
 	case $bye in
 	421*) ok "SIGTERM: the idle session gets 421" ;;
 	*) bad "SIGTERM: the idle session got '$bye' (greeting '$greet')" ;;
@@ -222,7 +224,7 @@ for backend in uring aio pool; do
 	[ $? -ne 3 ] && ran=$((ran + 1))
 done
 
-# --threads and --max-per-ip, on the default backend
+# --threads, --max-per-ip and --max-conns, on the default backend
 backend=auto
 start thr --root "$root" --listen 127.0.0.1:0 --threads 3 --max-per-ip 2
 py per_ip
@@ -231,6 +233,32 @@ stop INT
 start thr2 --root "$root" --listen 127.0.0.1:0 --threads 3 --max-per-ip 400
 py clients200
 stop TERM
+start maxc --root "$root" --listen 127.0.0.1:0 --max-conns 2
+py per_ip
+stop TERM
+
+# --fsync: on the pool backend fdatasync(2) is a system call strace sees
+backend=pool
+if command -v strace >/dev/null 2>&1; then
+	strace -f -qq -e trace=fdatasync -o "$tmp/strace" "$ftpd" --root "$root" \
+		--listen 127.0.0.1:0 --backend pool --users "$tmp/users" --fsync "${priv[@]}" \
+		>"$tmp/out.fsync" 2>&1 &
+	spid=$!
+	pids="$pids $spid"
+	for i in $(seq 300); do
+		port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$tmp/out.fsync")
+		[ -n "$port" ] && break
+		sleep 0.1
+	done
+	py fsync
+	# strace's own pid is spid: signal the server, its child
+	kill -TERM $(ps -o pid= --ppid "$spid") 2>/dev/null
+	stop 0
+	grep -q 'fdatasync(' "$tmp/strace" && ok "--fsync: fdatasync before the 226" ||
+		bad "--fsync: no fdatasync seen"
+else
+	echo "note: strace not installed: --fsync not checked"
+fi
 
 # mistakes on the command line: status 2; root without --user: refused
 "$ftpd" --listen nowhere --root "$root" >/dev/null 2>&1

@@ -240,6 +240,11 @@ static void linger(struct sess *s)
 	if (!s->lingering) {
 		s->lingering = true;
 		shutdown(s->fd, SHUT_WR);
+		if (s->r.armed) {
+			/* it waits with the idle deadline: trade it for ours */
+			s->linger_cancel = true;
+			cio_cancel(s->w->loop, &s->r.req);
+		}
 	}
 	if (s->r.armed)
 		return;       /* on_read drains from there */
@@ -342,6 +347,11 @@ static void arm_read(struct sess *s)
 static void on_read(struct sess *s, int64_t res)
 {
 	if (s->lingering) {
+		if (res == -ECANCELED && s->linger_cancel) {
+			s->linger_cancel = false;
+			linger(s);
+			return;
+		}
 		if (res <= 0 || (s->lingered += (size_t)res) > LINGER_MAX)
 			sess_close(s);
 		else

@@ -860,13 +860,26 @@ static void xfer_connected(struct sess *s, int64_t res)
 	}
 }
 
+/* Files open with O_NONBLOCK, so that a FIFO below the root cannot hold
+ * the open for ever; once the file is known to be regular the flag goes,
+ * and reads and writes wait for the disk as they should. */
+static bool regular_file(int fd, struct stat *st)
+{
+	int fl;
+
+	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode))
+		return false;
+	fl = fcntl(fd, F_GETFL);
+	return fl >= 0 && fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == 0;
+}
+
 static void xfer_opened(struct sess *s, int64_t res)
 {
 	struct stat st;
 
 	if (res == -EEXIST && s->xkind == X_STOU && s->rest++ < 16) {
 		snprintf(s->path + strlen(s->path) - 6, 7, "%06u", (unsigned)random() % 1000000);
-		open_beneath(s, s->path, O_WRONLY | O_CREAT | O_EXCL, 0644, xfer_opened);
+		open_beneath(s, s->path, O_WRONLY | O_CREAT | O_EXCL | O_NONBLOCK, 0644, xfer_opened);
 		return;
 	}
 	if (res < 0) {
@@ -885,7 +898,7 @@ static void xfer_opened(struct sess *s, int64_t res)
 		break;
 	case X_RETR:
 		s->file_fd = (int)res;
-		if (fstat(s->file_fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		if (!regular_file(s->file_fd, &st)) {
 			xfer_done(s, -EISDIR);
 			return;
 		}
@@ -895,7 +908,7 @@ static void xfer_opened(struct sess *s, int64_t res)
 		break;
 	default:
 		s->file_fd = (int)res;
-		if (fstat(s->file_fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		if (!regular_file(s->file_fd, &st)) {
 			xfer_done(s, -EISDIR);
 			return;
 		}
@@ -914,7 +927,6 @@ static void xfer_opened(struct sess *s, int64_t res)
 void xfer_begin(struct sess *s, int kind, const char *arg)
 {
 	uint64_t flags;
-	size_t n;
 
 	if (s->data_fd < 0 && !s->a.armed && !s->port_set) {
 		reply(s, "425 Use PORT or PASV first.");
@@ -967,12 +979,12 @@ void xfer_begin(struct sess *s, int kind, const char *arg)
 	case X_STOU:
 		flags = O_WRONLY | O_CREAT | O_EXCL;
 		s->rest = 0;
-		n = strlen(s->path);
-		(void)n;
 		break;
 	default:
 		flags = O_RDONLY | O_DIRECTORY;
 		break;
 	}
+	if (kind < X_LIST)
+		flags |= O_NONBLOCK | O_NOCTTY;
 	open_beneath(s, s->path, flags, kind == X_RETR || kind >= X_LIST ? 0 : 0644, xfer_opened);
 }

@@ -47,7 +47,7 @@ struct sess {
 	                                  passive accept, data, file ops */
 	unsigned       pending;        /* requests whose callback has not run */
 	unsigned       depth;          /* callbacks on the stack: free only at 0 */
-	bool           closing, quit, lingering, busy, in_process;
+	bool           closing, quit, lingering, linger_cancel, busy, in_process;
 	size_t         lingered;
 	bool           logged_in, rw, anon, ascii, have_rnfr, port_set;
 	bool           xfer, aborting, sent150, xfile_err, want_data, repasv_epsv;
