@@ -314,7 +314,58 @@ def fsync_stor():
     ok('STOR with --fsync')
 
 
-checks = {'fsync': fsync_stor, 'traversal': traversal, 'listing': listing, 'abor': abor, 'slow': slow,
+def flood():
+    # pipelined commands from a client that starts reading only after a
+    # while, so the replies back up in the server: every one answered, in
+    # order, nothing lost or cut
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)   # back up sooner
+    s.settimeout(60)
+    s.connect((HOST, port))
+    f = s.makefile('rb')
+    f.readline()
+    n = 20000
+    data = b'USER anonymous\r\nPASS x\r\n' + b'NOOP\r\nMLST /1k.bin\r\n' * n + b'QUIT\r\n'
+    sender = threading.Thread(target=s.sendall, args=(data,))
+    sender.start()
+    time.sleep(2)
+    codes = []
+    while True:
+        r = f.readline()
+        if not r:
+            break
+        if r[3:4] == b' ':
+            codes.append(r[:3])
+    sender.join(60)
+    want = [b'331', b'230'] + [b'200', b'250'] * n + [b'221']
+    expect(codes == want, '%d pipelined commands, all answered in order (%d replies)' %
+           (2 * n + 3, len(codes)))
+    s.close()
+    # the longest reply there is (MLST names the path twice), with another
+    # right behind it while it is still being sent
+    deep = '/'.join(['d' * 250] * 3) + '/' + 'f' * 240   # within CMD_MAX
+    os.makedirs(os.path.join(root, os.path.dirname(deep)), exist_ok=True)
+    open(os.path.join(root, deep), 'wb').close()
+    s = socket.create_connection((HOST, port), timeout=30)
+    f = s.makefile('rb')
+    f.readline()
+    s.sendall(b'USER anonymous\r\nPASS x\r\nMLST /' + deep.encode() + b'\r\nNOOP\r\nQUIT\r\n')
+    lines = []
+    while True:
+        r = f.readline()
+        if not r:
+            break
+        lines.append(r)
+    s.close()
+    want = [b'331', b'230', b'250-', b' type', b'250 ', b'200', b'221']
+    expect(len(lines) == len(want) and all(l.startswith(w) for l, w in zip(lines, want)) and
+           lines[3].rstrip().endswith(deep.encode()),
+           'a %d-byte MLST reply and the next one, whole' % sum(len(l) for l in lines[2:5]))
+    import shutil
+    shutil.rmtree(os.path.join(root, 'd' * 250))
+
+
+checks = {'flood': flood, 'fsync': fsync_stor, 'traversal': traversal, 'listing': listing, 'abor': abor, 'slow': slow,
           'clients200': clients200, 'badcmds': badcmds, 'idle': idle,
           'pasv_unused': pasv_unused, 'per_ip': per_ip, 'ascii': ascii_mode}
 try:

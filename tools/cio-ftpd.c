@@ -275,8 +275,19 @@ static void on_sent(struct sess *s, int64_t res)
 			linger(s);
 			return;
 		}
+	} else {
+		/* replies queued behind the send: to the front, as nothing
+		 * reads the buffer until the next send */
+		memmove(s->out, s->out + s->outsent, s->outlen - s->outsent);
+		s->outlen -= s->outsent;
+		s->outsent = 0;
 	}
 	flush_out(s);
+	if (s->out_wait && s->outlen <= OUT_PAUSE) {
+		s->out_wait = false;
+		if (!s->busy)
+			process(s);
+	}
 }
 
 /* Queue a reply; the text goes out as the control connection takes it.
@@ -284,18 +295,19 @@ static void on_sent(struct sess *s, int64_t res)
  * leaves; a client that does not read is cut by the send deadline. */
 void reply(struct sess *s, const char *fmt, ...)
 {
+	size_t room = OUT_MAX - s->outlen;
 	va_list ap;
 	int n;
 
-	if (s->closing)
-		return;
+	if (s->closing || room < 3)
+		return;     /* cannot happen: process() waits at OUT_PAUSE */
 	va_start(ap, fmt);
-	n = vsnprintf(s->out + s->outlen, OUT_MAX - s->outlen - 2, fmt, ap);
+	n = vsnprintf(s->out + s->outlen, room - 2, fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		n = 0;
-	if ((size_t)n > OUT_MAX - s->outlen - 3)
-		n = (int)(OUT_MAX - s->outlen - 3);
+	if ((size_t)n > room - 3)
+		n = (int)(room - 3);
 	s->outlen += (size_t)n;
 	s->out[s->outlen++] = '\r';
 	s->out[s->outlen++] = '\n';
@@ -455,6 +467,11 @@ static void process(struct sess *s)
 			}
 			if (!memchr(s->in, '\n', s->inlen))
 				arm_read(s);
+			break;
+		}
+		if (s->outlen > OUT_PAUSE) {
+			/* the client reads slower than it sends: on_sent goes on */
+			s->out_wait = true;
 			break;
 		}
 		if (!take_line(s, line, &bad)) {

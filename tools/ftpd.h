@@ -17,7 +17,10 @@
 
 #define NS_PER_S  1000000000ull
 #define CMD_MAX   1024            /* a command line with its CRLF */
-#define OUT_MAX   4096            /* replies waiting to be sent */
+#define OUT_MAX   (16 * 1024)     /* replies waiting to be sent */
+/* Commands wait while more than this is unsent: what is left holds any
+ * one command's replies (the longest, MLST's, names a path twice). */
+#define OUT_PAUSE (OUT_MAX - 2 * PATH_MAX - 1024)
 #define XBUF      (256 * 1024)    /* a transfer's buffer */
 #define DENTS     (32 * 1024)     /* cio_getdents buffer */
 #define CHUNK     (4u << 20)      /* bytes per cio_sendfile (CIO_ALL) */
@@ -47,7 +50,7 @@ struct sess {
 	                                  passive accept, data, file ops */
 	unsigned       pending;        /* requests whose callback has not run */
 	unsigned       depth;          /* callbacks on the stack: free only at 0 */
-	bool           closing, quit, lingering, linger_cancel, busy, in_process;
+	bool           closing, quit, lingering, linger_cancel, busy, in_process, out_wait;
 	size_t         lingered;
 	bool           logged_in, rw, anon, ascii, have_rnfr, port_set;
 	bool           xfer, aborting, sent150, xfile_err, want_data, repasv_epsv;
