@@ -194,9 +194,10 @@ def badcmds():
                           b'RNTO b\r\n', b'TYPE Q\r\n', b'REST abc\r\n',
                           b'PORT 10,0,0,1,100,100\r\n', b'PORT 127,0,0,1,0,21\r\n',
                           b'EPRT |1|10.0.0.1|5000|\r\n', b'CWD\r\n', b'RETR 1k.bin\r\n',
-                          b'NO\x00OP\r\n', b'noop\r\n', b'SITE EXEC ls\r\n'])
+                          b'NO\x00OP\r\n', b'noop\r\n', b'SITE EXEC ls\r\n',
+                          b'USER ' + b'u' * 100 + b'\r\n'])
     want = ['502', '530', '503', '331', '230', '550', '550', '504', '501', '500', '500',
-            '500', '501', '425', '501', '200', '502']
+            '500', '501', '425', '501', '200', '502', '501']
     got = [o[:3] for o in out]
     expect(got == want, 'bad commands: %s' % ' '.join(got))
     s.sendall(b'NOOP ' + b'x' * 3000 + b'\r\n')

@@ -498,6 +498,10 @@ enum { NEED_LOGIN = 1, NEED_ARG = 2, NEED_RW = 4 };
 
 static void cmd_user(struct sess *s, char *arg)
 {
+	if (strlen(arg) >= sizeof(s->user)) {
+		reply(s, "501 User name too long.");
+		return;
+	}
 	s->logged_in = false;
 	s->rw = false;
 	snprintf(s->user, sizeof(s->user), "%s", arg);
