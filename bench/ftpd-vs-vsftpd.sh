@@ -3,10 +3,12 @@
 # concurrent downloads of a SIZE_MB (16) MiB file, CLIENTS concurrent
 # uploads of it, and LIST_RUNS listings of a LIST_FILES-entry directory;
 # the servers alternated, RUNS (3) rounds, medians. Reports MB/s and the
-# server's CPU seconds per GB moved, from /proc/PID/stat: utime + stime,
-# plus cutime + cstime, which hold vsftpd's per-session processes once
-# they have exited and been reaped (the script waits for that). Prints a
-# markdown table.
+# server's CPU seconds per GB moved: from a cpuacct cgroup of its own
+# (cgroup v1, /sys/fs/cgroup/cpuacct, when writable), which counts every
+# process of it, exited or not; else from /proc/PID/stat, utime + stime
+# plus cutime + cstime, which hold vsftpd's per-session processes only as
+# far as each parent reaped its children (the script waits for them to
+# exit). Prints a markdown table.
 #
 # Run as root from a build directory (or set CIO_FTPD to the binary).
 # Needs the Debian packages vsftpd and curl; installs nothing itself. A
@@ -57,6 +59,7 @@ srv_pid=
 cleanup() {
 	[ -n "$srv_pid" ] && kill -TERM "$srv_pid" 2>/dev/null
 	wait 2>/dev/null
+	[ -n "${cg:-}" ] && rmdir "$cg" 2>/dev/null
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -116,13 +119,27 @@ wait_port() {   # PORT: until it answers (30 s at most)
 	return 1
 }
 
+cgbase=/sys/fs/cgroup/cpuacct
+cg=
+if [ -w "$cgbase" ] && [ -r "$cgbase/cpuacct.usage" ]; then
+	cg="$cgbase/ftpd-vs-vsftpd-$$"
+	mkdir "$cg" || cg=
+fi
+cpu_source=${cg:+"cgroup cpuacct"}
+cpu_source=${cpu_source:-"/proc utime+stime+cutime+cstime"}
+
+# A prefix that runs a command inside the bench's cgroup (sh joins it and
+# execs the command, so $! stays the server's pid).
+in_cg=()
+[ -n "$cg" ] && in_cg=(sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$cg")
+
 start_server() {   # vsftpd|cio: sets srv_pid, port, auth
 	port=$(free_port)
 	if [ "$1" = vsftpd ]; then
-		"$vsftpd" -olisten_port="$port" "$tmp/vsftpd.conf" >"$tmp/vsftpd.log" 2>&1 &
+		"${in_cg[@]}" "$vsftpd" -olisten_port="$port" "$tmp/vsftpd.conf" >"$tmp/vsftpd.log" 2>&1 &
 		auth=
 	else
-		"$ftpd" --root "$root" --listen "127.0.0.1:$port" --threads "$threads" \
+		"${in_cg[@]}" "$ftpd" --root "$root" --listen "127.0.0.1:$port" --threads "$threads" \
 			--backend "$backend" --users "$tmp/users" --user "$ftpuser" \
 			--max-per-ip 100000 --max-conns 4096 >"$tmp/cio.log" 2>&1 &
 		auth="-u bench:bench"
@@ -146,7 +163,11 @@ cpu_ticks() {
 		[ -z "$(ps -o pid= --ppid "$srv_pid")" ] && break
 		sleep 0.1
 	done
-	sed 's/.*) //' "/proc/$srv_pid/stat" | awk '{ print $12 + $13 + $14 + $15 }'
+	if [ -n "$cg" ]; then
+		awk -v hz="$hz" '{ printf "%.0f\n", $1 * hz / 1e9 }' "$cg/cpuacct.usage"
+	else
+		sed 's/.*) //' "/proc/$srv_pid/stat" | awk '{ print $12 + $13 + $14 + $15 }'
+	fi
 }
 
 now() { date +%s.%N; }
@@ -213,7 +234,7 @@ done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 
 echo
-echo "cio-ftpd ($backend, $threads thread(s)) against vsftpd, $clients clients, $size_mb MiB, ${MODE:-active} mode, medians of $runs"
+echo "cio-ftpd ($backend, $threads thread(s)) against vsftpd, $clients clients, $size_mb MiB, ${MODE:-active} mode, medians of $runs; CPU from $cpu_source"
 echo
 echo "| what | vsftpd | cio-ftpd | ratio |"
 echo "|---|---:|---:|---:|"
