@@ -204,7 +204,8 @@ static void sess_close(struct sess *s)
 void sess_free_if_done(struct sess *s)
 {
 	struct worker *w = s->w;
-	int fds[] = { s->fd, s->pasv_fd, s->data_fd, s->file_fd, s->dir_fd, s->tmp_fd, s->tmp_fd2 };
+	int fds[] = { s->fd, s->pasv_fd, s->data_fd, s->file_fd, s->dir_fd, s->tmp_fd, s->tmp_fd2,
+		      s->pipe_r, s->pipe_w };
 
 	if (!s->closing || s->pending || s->depth)
 		return;
@@ -972,6 +973,7 @@ static void new_session(struct worker *w, int fd)
 	s->w = w;
 	s->fd = fd;
 	s->pasv_fd = s->data_fd = s->file_fd = s->dir_fd = s->tmp_fd = s->tmp_fd2 = -1;
+	s->pipe_r = s->pipe_w = -1;
 	s->peer_len = sizeof(s->peer);
 	s->local_len = sizeof(s->local);
 	if (getpeername(fd, (struct sockaddr *)&s->peer, &s->peer_len) < 0 ||

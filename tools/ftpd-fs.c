@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -535,6 +536,12 @@ static void xfer_done(struct sess *s, int64_t err)
 	if (s->dir_fd >= 0)
 		close(s->dir_fd);
 	s->file_fd = s->dir_fd = -1;
+	if (s->pipe_r >= 0 && (s->xerr || s->aborting)) {
+		/* it may still hold data that never reached the file */
+		close(s->pipe_r);
+		close(s->pipe_w);
+		s->pipe_r = s->pipe_w = -1;
+	}
 	data_reset(s);
 	if (s->aborting) {
 		if (s->sent150)
@@ -706,10 +713,92 @@ static void stor_recvd(struct sess *s, int64_t res)
 				      s->xkind == X_APPE ? -1 : (int64_t)s->off, on_slot));
 }
 
+/* Binary STOR and STOU: splice socket -> pipe -> file, so the data never
+ * passes through user space (one copy, into the page cache, where receive
+ * and write make two). APPE stays on receive and write: splice(2) refuses
+ * an O_APPEND file. */
+static void stor_splice_in(struct sess *s);
+static void stor_spliced_out(struct sess *s, int64_t res);
+
+/* What the pipe holds (wlen bytes) into the file at off. */
+static void stor_splice_out(struct sess *s)
+{
+	prep(s, &s->f, stor_spliced_out, 0, 0);
+	submitted(s, &s->f, cio_splice(sess_loop(s), &s->f.req, s->pipe_r, -1, s->file_fd,
+				       (int64_t)s->off, s->wlen, SPLICE_F_MOVE, on_slot));
+}
+
+static void stor_spliced_out(struct sess *s, int64_t res)
+{
+	if (xfer_failed(s, res, true))
+		return;
+	if (res == 0) {             /* cannot happen with data in the pipe */
+		xfer_failed(s, -EIO, true);
+		return;
+	}
+	s->off += (uint64_t)res;
+	s->wlen -= (size_t)res;
+	if (s->wlen)
+		stor_splice_out(s);
+	else
+		stor_splice_in(s);
+}
+
+static void stor_readable(struct sess *s, int64_t res)
+{
+	if (xfer_failed(s, res, false))
+		return;
+	stor_splice_in(s);
+}
+
+static void stor_spliced_in(struct sess *s, int64_t res)
+{
+	if (res == -EAGAIN && !s->aborting) {
+		/* seen from splice(2) on the non-blocking data socket: wait
+		 * until it has data, then splice again */
+		prep(s, &s->d, stor_readable, 0, opt.data_ns);
+		submitted(s, &s->d, cio_poll(sess_loop(s), &s->d.req, s->data_fd, POLLIN, on_slot));
+		return;
+	}
+	if (xfer_failed(s, res, false))
+		return;
+	if (res == 0) {
+		stor_recvd(s, 0);    /* the end: --fsync, then 226 */
+		return;
+	}
+	s->wlen = (size_t)res;
+	stor_splice_out(s);
+}
+
+static void stor_splice_in(struct sess *s)
+{
+	prep(s, &s->d, stor_spliced_in, 0, opt.data_ns);
+	submitted(s, &s->d, cio_splice(sess_loop(s), &s->d.req, s->data_fd, -1, s->pipe_w, -1,
+				       PIPE_SIZE, SPLICE_F_MOVE, on_slot));
+}
+
+static bool stor_pipe(struct sess *s)
+{
+	int p[2];
+
+	if (s->pipe_r >= 0)
+		return true;
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return false;
+	fcntl(p[1], F_SETPIPE_SZ, PIPE_SIZE);   /* a smaller one works too */
+	s->pipe_r = p[0];
+	s->pipe_w = p[1];
+	return true;
+}
+
 static void stor_next(struct sess *s, int64_t res)
 {
 	if (xfer_failed(s, res, false))
 		return;
+	if (!s->ascii && s->xkind != X_APPE && stor_pipe(s)) {
+		stor_splice_in(s);
+		return;
+	}
 	prep(s, &s->d, stor_recvd, 0, opt.data_ns);
 	submitted(s, &s->d, cio_recv(sess_loop(s), &s->d.req, s->data_fd,
 				     s->xbuf + (s->ascii ? 1 : 0), XBUF - 1, 0, on_slot));

@@ -24,6 +24,7 @@
 #define XBUF      (256 * 1024)    /* a transfer's buffer */
 #define DENTS     (32 * 1024)     /* cio_getdents buffer */
 #define CHUNK     (4u << 20)      /* bytes per cio_sendfile (CIO_ALL) */
+#define PIPE_SIZE (1u << 20)      /* STOR's splice pipe, when allowed */
 
 struct sess;
 typedef void (*step_fn)(struct sess *s, int64_t res);
@@ -46,6 +47,7 @@ struct sess {
 	struct worker *w;
 	struct sess   *prev, *next;
 	int            fd, pasv_fd, data_fd, file_fd, dir_fd, tmp_fd, tmp_fd2;
+	int            pipe_r, pipe_w;   /* STOR's splice pipe, or -1 */
 	struct slot    r, o, a, d, f;  /* control read, control write (out),
 	                                  passive accept, data, file ops */
 	unsigned       pending;        /* requests whose callback has not run */
