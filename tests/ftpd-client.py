@@ -366,7 +366,27 @@ def flood():
     shutil.rmtree(os.path.join(root, 'd' * 250))
 
 
-checks = {'flood': flood, 'fsync': fsync_stor, 'traversal': traversal, 'listing': listing, 'abor': abor, 'slow': slow,
+def abor_stor():
+    # ABOR in the middle of an upload, then an upload on the same session
+    f = conn('alice', 'secret')
+    f.voidcmd('TYPE I')
+    c = f.transfercmd('STOR aborted.bin')
+    c.sendall(os.urandom(1 << 20) * 4)
+    first = f.abort()
+    c.close()
+    second = f.getresp()
+    expect(first[:3] == '426' and second[:3] == '226',
+           'ABOR in a STOR: %s then %s' % (first[:3], second[:3]))
+    data = os.urandom(3 << 20)
+    f.storbinary('STOR after.bin', io.BytesIO(data))
+    got = open(os.path.join(root, 'after.bin'), 'rb').read()
+    expect(got == data, 'the next STOR on that session is byte-exact')
+    f.delete('after.bin')
+    f.delete('aborted.bin')
+    f.quit()
+
+
+checks = {'abor_stor': abor_stor, 'flood': flood, 'fsync': fsync_stor, 'traversal': traversal, 'listing': listing, 'abor': abor, 'slow': slow,
           'clients200': clients200, 'badcmds': badcmds, 'idle': idle,
           'pasv_unused': pasv_unused, 'per_ip': per_ip, 'ascii': ascii_mode}
 try:
