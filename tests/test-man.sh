@@ -62,7 +62,7 @@ for page in "$src"/man/man[137]/*.[137]; do
 done
 
 # Each tool's man1 page names every option its --help lists.
-for t in cio-bench cio-httpd cio-cp; do
+for t in cio-bench cio-httpd cio-cp cio-ftpd; do
 	bin="${top_builddir:-.}/tools/$t"
 	page="$src/man/man1/$t.1"
 	[ -f "$page" ] || { fail "no man page man/man1/$t.1"; continue; }
