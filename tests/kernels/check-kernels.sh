@@ -155,12 +155,17 @@ boot() {
 	rm -f "$bdir/disk.img"
 	truncate -s 2G "$bdir/disk.img"
 	mke2fs -q -t ext4 -F "$bdir/disk.img"
+	rm -f "$blog"
+	# The console straight to the file, so it can be followed (tail -f).
 	timeout -k 10 "$secs" qemu-system-x86_64 -accel "$accel" -cpu "$cpu" \
-		-smp 2 -m 2048 -nographic -no-reboot -monitor none -serial stdio \
+		-smp 2 -m 2048 -display none -no-reboot -monitor none \
+		-serial file:"$blog" \
 		-kernel "$(ls "$bdir"/root/boot/vmlinuz-*)" -initrd "$bdir/initrd.cpio" \
 		-drive file="$bdir/disk.img",format=raw,if=virtio,cache=unsafe \
-		-append "console=ttyS0 panic=-1 loglevel=4 $*" \
-		</dev/null 2>&1 | tr -d '\r' >"$blog"
+		-append "console=ttyS0 panic=-1 loglevel=4 $*" </dev/null
+	qrc=$?
+	[ -f "$blog" ] && sed -i 's/\r$//' "$blog"
+	return $qrc
 }
 
 # KVM when /dev/kvm is there and really runs the kernel: a nested
