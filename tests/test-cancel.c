@@ -265,8 +265,10 @@ START_TEST(cancel_all_mixed)
 	for (int i = 0; i < NF; i++) {
 		ck_assert_int_eq(rcount[i], 1);
 		ck_assert_int_eq(wcount[i], 1);
-		ck_assert(reads[i].res == 4096 || reads[i].res == -ECANCELED);
-		ck_assert(writes[i].res == 4096 || writes[i].res == -ECANCELED);
+		ck_assert_msg(reads[i].res == 4096 || reads[i].res == -ECANCELED,
+			      "read %d: res %lld", i, (long long)reads[i].res);
+		ck_assert_msg(writes[i].res == 4096 || writes[i].res == -ECANCELED,
+			      "write %d: res %lld", i, (long long)writes[i].res);
 		/* A write that reports success is on the file. */
 		if (writes[i].res == 4096) {
 			char back[4096];

@@ -126,6 +126,38 @@ START_TEST(uncached_reads_go_to_the_pool)
 }
 END_TEST
 
+/* A hole never read: its length of zeros, not 0 (EOF) as 5.10's
+ * preadv2(RWF_NOWAIT) answers there; at the end of the file, 0. */
+START_TEST(uncached_hole_reads_zeros)
+{
+	cio_loop *loop = t_loop_new();
+	char *dir = t_tmpdir(), *buf = malloc(16 * KiB);
+	int dfd = t_dirfd(dir);
+	int fd = openat(dfd, "sparse", O_RDWR | O_CREAT | O_EXCL, 0600);
+	struct op o;
+
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, 64 * KiB), 0);
+	for (int i = 0; i < 3; i++) {
+		op_init(&o);
+		memset(buf, 0xa5, 16 * KiB);
+		ck_assert_int_eq(RUN(&o, cio_read(loop, &o.req, fd, buf, 16 * KiB,
+						  (int64_t)(8 + 16 * i) * KiB, op_cb)), 16 * KiB);
+		for (size_t k = 0; k < 16 * KiB; k++)
+			ck_assert_msg(buf[k] == 0, "byte %zu of read %d: %#x", k, i,
+				      (unsigned char)buf[k]);
+	}
+	ck_assert_int_eq(RUN(&o, cio_read(loop, &o.req, fd, buf, 16 * KiB, 64 * KiB,
+					  op_cb)), 0);
+	free(buf);
+	close(fd);
+	close(dfd);
+	t_tmpdir_rm(dir);
+	t_loop_free(loop);
+}
+END_TEST
+
 /* Only the first 16 KiB cached: the loop thread copies them, the pool
  * reads the rest, and the caller sees one result of 64 KiB, as one
  * pread(2) would give; plain, vectored (the split inside an element)
@@ -310,6 +342,7 @@ static Suite *inline_suite(void)
 	tcase_set_timeout(tc, T_TIMEOUT);
 	tcase_add_test(tc, cached_reads_run_inline);
 	tcase_add_test(tc, uncached_reads_go_to_the_pool);
+	tcase_add_test(tc, uncached_hole_reads_zeros);
 	tcase_add_test(tc, partly_cached_read_is_one_result);
 	tcase_add_test(tc, writes_learn_the_file_system);
 	tcase_add_test(tc, inline_work_per_pass_is_bounded);

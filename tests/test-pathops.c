@@ -7,6 +7,8 @@
 #endif
 #include "helpers.h"
 
+#include <sys/utsname.h>
+
 #include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
@@ -434,6 +436,7 @@ END_TEST
 
 START_TEST(path_per_variant)
 {
+	/* IORING_OP_LINKAT and SYMLINKAT came in 5.15: the pool's before. */
 	static const struct { int op; bool ring; } ops[] = {
 		{ CIO_OP_LINKAT, true }, { CIO_OP_SYMLINKAT, true },
 		{ CIO_OP_READLINKAT, false }, { CIO_OP_FCHMODAT, false },
@@ -441,7 +444,19 @@ START_TEST(path_per_variant)
 	};
 	bool fallback = !strcmp(t_variant, "uring-fallback");
 	cio_loop *loop = t_loop_new();
-	bool uring = !strncmp(cio_backend(loop), "uring", 5) && !fallback;
+	struct utsname u;
+	int major = 0, minor = 0;
+	bool uring, has515, lacks;
+
+	ck_assert_int_eq(uname(&u), 0);
+	ck_assert_int_eq(sscanf(u.release, "%d.%d", &major, &minor), 2);
+	has515 = major > 5 || (major == 5 && minor >= 15);
+	uring = !strncmp(cio_backend(loop), "uring", 5) && !fallback && has515;
+	/* A uring loop sends what its kernel lacks to the pool, counted. */
+	lacks = !strncmp(cio_backend(loop), "uring", 5) && (fallback || !has515);
+	if (!has515 && !fallback && !strncmp(cio_backend(loop), "uring", 5))
+		printf("NOTE path_per_variant [%s]: kernel %s has no IORING_OP_LINKAT "
+		       "or SYMLINKAT (5.15): the pool's\n", t_variant, u.release);
 	struct cio_stats s0, s1;
 	struct dir d;
 	struct op o;
@@ -490,7 +505,7 @@ START_TEST(path_per_variant)
 		ck_assert_msg(s1.pool_jobs - s0.pool_jobs == !(uring && ops[i].ring),
 			      "[%s] op %d: %llu pool jobs", t_variant, ops[i].op,
 			      (unsigned long long)(s1.pool_jobs - s0.pool_jobs));
-		if (fallback)
+		if (lacks)
 			ck_assert_uint_eq(s1.fallbacks - s0.fallbacks, ops[i].ring);
 		else
 			ck_assert_uint_eq(s1.fallbacks - s0.fallbacks, 0);
