@@ -84,8 +84,8 @@ set multiplot layout 1,2
 set title \"p99, 4 KiB O_DIRECT random reads\"
 set logscale x 2
 set xlabel \"queue depth\"
-set ylabel \"p99 latency, µs\"
-set yrange [0:*]
+set ylabel \"p99 latency, µs (log)\"
+set logscale y
 $(series "$dir/file-p99.dat")
 set title \"p99, echo round trip\"
 set logscale x 10
@@ -135,7 +135,7 @@ set style fill solid 0.6
 set grid x
 unset key
 set xrange [0:*]
-set yrange [-0.6:$rows - 0.4]
+set yrange [-0.6:$rows - 0.4] reverse
 set ytics scale 0
 set xlabel \"ratio, libcio / baseline\"
 set arrow from 1, graph 0 to 1, graph 1 nohead dashtype 2 lw 2
