@@ -9,6 +9,7 @@
  */
 #include "config.h"
 
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +53,7 @@ struct uring_backend {
 	bool             sendmsg_zc; /* IORING_OP_SENDMSG_ZC (6.1) */
 	bool             sqpoll;
 	unsigned         unflushed;   /* reads/writes prepared since a submit */
+	unsigned         drop_cancels; /* CIO_DEBUG_DROP_CANCELS: still to drop */
 	uint64_t         native;      /* 1 << op: the running kernel has it */
 	struct uring_backend *sq_next;   /* the process's SQPOLL rings */
 };
@@ -223,6 +225,19 @@ static int setup_ring(struct uring_backend *be, const struct cio_loop_opts *opts
 	return ret;
 }
 
+/* CIO_DEBUG_DROP_CANCELS=N: a test knob that makes the loop's first N
+ * cancel SQEs nops, as if the kernel had missed them (cio-cancel(7)). */
+static unsigned debug_drop_cancels(void)
+{
+	const char *env = getenv("CIO_DEBUG_DROP_CANCELS");
+	unsigned long n;
+
+	if (!env || !*env)
+		return 0;
+	n = strtoul(env, NULL, 10);
+	return n > UINT_MAX ? UINT_MAX : (unsigned)n;
+}
+
 static int uring_init(struct cio_loop *loop, const struct cio_loop_opts *opts)
 {
 	struct io_uring_params params;
@@ -251,6 +266,7 @@ static int uring_init(struct cio_loop *loop, const struct cio_loop_opts *opts)
 		loop->name = "uring+sqpoll";
 
 	be->nodrop = params.features & IORING_FEAT_NODROP;
+	be->drop_cancels = debug_drop_cancels();
 	be->cq_entries = params.cq_entries;
 	loop->be = be;
 	probe_ops(be);
@@ -515,13 +531,19 @@ static int uring_submit(struct cio_loop *loop, cio_req *req)
 	return 0;
 }
 
-static void prep_cancel(struct io_uring_sqe *sqe, cio_req *target)
+static void prep_cancel(struct uring_backend *be, struct io_uring_sqe *sqe,
+			cio_req *target)
 {
 	uint64_t ud = (uint64_t)(uintptr_t)target;
 
 	if (P(target)->iflags & CIO__IF_WAITING)
 		ud |= SUB_POLL;
-	io_uring_prep_cancel64(sqe, ud, 0);
+	if (cio__unlikely(be->drop_cancels)) {
+		be->drop_cancels--;
+		io_uring_prep_nop(sqe);
+	} else {
+		io_uring_prep_cancel64(sqe, ud, 0);
+	}
 	io_uring_sqe_set_data64(sqe, TAG_IGNORE);
 }
 
@@ -545,7 +567,7 @@ static void fill_sq(struct cio_loop *loop, struct uring_backend *be)
 	while (be->cancelq.head && (sqe = io_uring_get_sqe(&be->ring))) {
 		req = cio__q_pop(&be->cancelq);
 		P(req)->iflags &= ~CIO__IF_CANCELQ;
-		prep_cancel(sqe, req);
+		prep_cancel(be, sqe, req);
 	}
 	while (be->localq.head && cq_has_room(be) &&
 	       (sqe = io_uring_get_sqe(&be->ring))) {
@@ -851,7 +873,7 @@ static void uring_cancel(struct cio_loop *loop, cio_req *req)
 		cio__q_push(&be->cancelq, req);
 		return;
 	}
-	prep_cancel(sqe, req);
+	prep_cancel(be, sqe, req);
 }
 
 static int uring_wait(struct cio_loop *loop, cio_req *req)
