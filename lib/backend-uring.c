@@ -35,6 +35,9 @@
 /* The kernel's internal "restart the call", which an io-wq worker that a
  * cancel interrupted may leak into its CQE (include/linux/errno.h). */
 #define ERESTARTSYS 512
+/* A cancel the kernel missed goes again after this long, doubling. */
+#define CANCEL_RETRY_MIN_NS  20000000u
+#define CANCEL_RETRY_MAX_NS 1000000000u
 /* Reads and writes handed to the kernel in groups of this many. */
 #define FLUSH_EARLY 4u
 
@@ -54,6 +57,9 @@ struct uring_backend {
 	bool             sqpoll;
 	unsigned         unflushed;   /* reads/writes prepared since a submit */
 	unsigned         drop_cancels; /* CIO_DEBUG_DROP_CANCELS: still to drop */
+	unsigned         cancels_out;  /* requests with CIO__IF_CANCEL_SENT */
+	uint64_t         cancel_retry_at;  /* when to send their cancels again */
+	uint64_t         cancel_retry_ns;  /* the wait after that */
 	uint64_t         native;      /* 1 << op: the running kernel has it */
 	struct uring_backend *sq_next;   /* the process's SQPOLL rings */
 };
@@ -531,12 +537,20 @@ static int uring_submit(struct cio_loop *loop, cio_req *req)
 	return 0;
 }
 
+/* IORING_OP_ASYNC_CANCEL can miss a request that an io-wq worker runs
+ * (seen on 6.1, not on 6.18): it may not find the work (-ENOENT), or
+ * signal the worker before it blocks (a splice from an empty pipe), and
+ * the request would then wait forever. The cancel's CQE cannot tell a miss from a
+ * cancel still under way, so every target is marked and counted until its
+ * own last CQE, and its cancel sent again while it lasts (resend_cancels).
+ * An operation that cannot be interrupted just ends meanwhile. */
 static void prep_cancel(struct uring_backend *be, struct io_uring_sqe *sqe,
 			cio_req *target)
 {
+	struct cio__priv *p = P(target);
 	uint64_t ud = (uint64_t)(uintptr_t)target;
 
-	if (P(target)->iflags & CIO__IF_WAITING)
+	if (p->iflags & CIO__IF_WAITING)
 		ud |= SUB_POLL;
 	if (cio__unlikely(be->drop_cancels)) {
 		be->drop_cancels--;
@@ -544,7 +558,47 @@ static void prep_cancel(struct uring_backend *be, struct io_uring_sqe *sqe,
 	} else {
 		io_uring_prep_cancel64(sqe, ud, 0);
 	}
+	/* The target's address only in the SQE, never in a CQE we read:
+	 * the caller may reuse it once its callback has run. */
 	io_uring_sqe_set_data64(sqe, TAG_IGNORE);
+	if (!(p->iflags & CIO__IF_CANCEL_SENT)) {
+		p->iflags |= CIO__IF_CANCEL_SENT;
+		if (be->cancels_out++ == 0) {
+			be->cancel_retry_ns = CANCEL_RETRY_MIN_NS;
+			be->cancel_retry_at = cio__now_ns() + CANCEL_RETRY_MIN_NS;
+		}
+	}
+}
+
+/* When their time has come, a cancel again for every request whose
+ * cancel went out and that has not ended. Rare, so a walk of the pending
+ * set beats a list that every request would pay for. */
+static void resend_cancels(struct cio_loop *loop, struct uring_backend *be)
+{
+	uint64_t now = cio__now_ns();
+	struct io_uring_sqe *sqe;
+
+	if (now < be->cancel_retry_at)
+		return;
+	for (uint32_t i = 0; i < loop->npending; i++) {
+		cio_req *req = loop->pend[i];
+
+		if ((P(req)->iflags & (CIO__IF_CANCEL_SENT | CIO__IF_CANCELQ)) !=
+		    CIO__IF_CANCEL_SENT)
+			continue;
+		sqe = get_sqe(loop, be);
+		if (!sqe) {
+			/* No room even after a submit: soon, from the start. */
+			be->cancel_retry_ns = CANCEL_RETRY_MIN_NS;
+			break;
+		}
+		prep_cancel(be, sqe, req);
+	}
+	be->cancel_retry_at = now + be->cancel_retry_ns;
+	if (be->cancel_retry_ns < CANCEL_RETRY_MAX_NS / 2)
+		be->cancel_retry_ns *= 2;
+	else
+		be->cancel_retry_ns = CANCEL_RETRY_MAX_NS;
 }
 
 /* Move what waits in user space into the SQ, as far as it has room. */
@@ -641,11 +695,15 @@ static void handle_cqe(struct cio_loop *loop, struct uring_backend *be,
 		return;
 	}
 	req = (cio_req *)(uintptr_t)(ud & ~(uint64_t)SUB_MASK);
-	if (!more)
+	if (!more) {
 		be->inflight--;
-	if (cio__unlikely(P(req)->iflags & CIO__IF_CANCELQ) && !more) {
-		cio__q_remove(&be->cancelq, req);
-		P(req)->iflags &= ~CIO__IF_CANCELQ;
+		if (cio__unlikely(P(req)->iflags & (CIO__IF_CANCELQ | CIO__IF_CANCEL_SENT))) {
+			if (P(req)->iflags & CIO__IF_CANCELQ)
+				cio__q_remove(&be->cancelq, req);
+			if (P(req)->iflags & CIO__IF_CANCEL_SENT)
+				be->cancels_out--;
+			P(req)->iflags &= ~(CIO__IF_CANCELQ | CIO__IF_CANCEL_SENT);
+		}
 	}
 	if ((ud & SUB_MASK) == SUB_POLL) {
 		/* The stream engine's wait ended. */
@@ -803,6 +861,8 @@ static int uring_poll(struct cio_loop *loop, bool block)
 		unsigned to_submit, wait_nr = 0;
 		uint64_t wait_ns = UINT64_MAX;
 
+		if (cio__unlikely(be->cancels_out))
+			resend_cancels(loop, be);
 		fill_sq(loop, be);
 		to_submit = io_uring_sq_ready(&be->ring);
 		backlog = be->localq.head || be->cancelq.head;
@@ -813,6 +873,15 @@ static int uring_poll(struct cio_loop *loop, bool block)
 		/* A due timer means no wait at all; a later one bounds it. */
 		if (wait_nr && (wait_ns = cio__wait_ns(loop)) == 0)
 			wait_nr = 0;
+		/* Wake for the next round of cancels that may have missed. */
+		if (wait_nr && be->cancels_out) {
+			uint64_t now = cio__now_ns();
+			uint64_t d = be->cancel_retry_at > now ?
+				be->cancel_retry_at - now : 0;
+
+			if (d < wait_ns)
+				wait_ns = d;
+		}
 		if (!to_submit && !wait_nr)
 			break;
 		loop->stats.kernel_enters++;
