@@ -9,6 +9,7 @@
  */
 #include "config.h"
 
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,9 @@
 /* The kernel's internal "restart the call", which an io-wq worker that a
  * cancel interrupted may leak into its CQE (include/linux/errno.h). */
 #define ERESTARTSYS 512
+/* A cancel the kernel missed goes again after this long, doubling. */
+#define CANCEL_RETRY_MIN_NS  20000000u
+#define CANCEL_RETRY_MAX_NS 1000000000u
 /* Reads and writes handed to the kernel in groups of this many. */
 #define FLUSH_EARLY 4u
 
@@ -52,6 +56,10 @@ struct uring_backend {
 	bool             sendmsg_zc; /* IORING_OP_SENDMSG_ZC (6.1) */
 	bool             sqpoll;
 	unsigned         unflushed;   /* reads/writes prepared since a submit */
+	unsigned         drop_cancels; /* CIO_DEBUG_DROP_CANCELS: still to drop */
+	unsigned         cancels_out;  /* requests with CIO__IF_CANCEL_SENT */
+	uint64_t         cancel_retry_at;  /* when to send their cancels again */
+	uint64_t         cancel_retry_ns;  /* the wait after that */
 	uint64_t         native;      /* 1 << op: the running kernel has it */
 	struct uring_backend *sq_next;   /* the process's SQPOLL rings */
 };
@@ -223,6 +231,19 @@ static int setup_ring(struct uring_backend *be, const struct cio_loop_opts *opts
 	return ret;
 }
 
+/* CIO_DEBUG_DROP_CANCELS=N: a test knob that makes the loop's first N
+ * cancel SQEs nops, as if the kernel had missed them (cio-cancel(7)). */
+static unsigned debug_drop_cancels(void)
+{
+	const char *env = getenv("CIO_DEBUG_DROP_CANCELS");
+	unsigned long n;
+
+	if (!env || !*env)
+		return 0;
+	n = strtoul(env, NULL, 10);
+	return n > UINT_MAX ? UINT_MAX : (unsigned)n;
+}
+
 static int uring_init(struct cio_loop *loop, const struct cio_loop_opts *opts)
 {
 	struct io_uring_params params;
@@ -251,6 +272,7 @@ static int uring_init(struct cio_loop *loop, const struct cio_loop_opts *opts)
 		loop->name = "uring+sqpoll";
 
 	be->nodrop = params.features & IORING_FEAT_NODROP;
+	be->drop_cancels = debug_drop_cancels();
 	be->cq_entries = params.cq_entries;
 	loop->be = be;
 	probe_ops(be);
@@ -515,14 +537,68 @@ static int uring_submit(struct cio_loop *loop, cio_req *req)
 	return 0;
 }
 
-static void prep_cancel(struct io_uring_sqe *sqe, cio_req *target)
+/* IORING_OP_ASYNC_CANCEL can miss a request that an io-wq worker runs
+ * (seen on 6.1, not on 6.18): it may not find the work (-ENOENT), or
+ * signal the worker before it blocks (a splice from an empty pipe), and
+ * the request would then wait forever. The cancel's CQE cannot tell a miss from a
+ * cancel still under way, so every target is marked and counted until its
+ * own last CQE, and its cancel sent again while it lasts (resend_cancels).
+ * An operation that cannot be interrupted just ends meanwhile. */
+static void prep_cancel(struct uring_backend *be, struct io_uring_sqe *sqe,
+			cio_req *target)
 {
+	struct cio__priv *p = P(target);
 	uint64_t ud = (uint64_t)(uintptr_t)target;
 
-	if (P(target)->iflags & CIO__IF_WAITING)
+	if (p->iflags & CIO__IF_WAITING)
 		ud |= SUB_POLL;
-	io_uring_prep_cancel64(sqe, ud, 0);
+	if (cio__unlikely(be->drop_cancels)) {
+		be->drop_cancels--;
+		io_uring_prep_nop(sqe);
+	} else {
+		io_uring_prep_cancel64(sqe, ud, 0);
+	}
+	/* The target's address only in the SQE, never in a CQE we read:
+	 * the caller may reuse it once its callback has run. */
 	io_uring_sqe_set_data64(sqe, TAG_IGNORE);
+	if (!(p->iflags & CIO__IF_CANCEL_SENT)) {
+		p->iflags |= CIO__IF_CANCEL_SENT;
+		if (be->cancels_out++ == 0) {
+			be->cancel_retry_ns = CANCEL_RETRY_MIN_NS;
+			be->cancel_retry_at = cio__now_ns() + CANCEL_RETRY_MIN_NS;
+		}
+	}
+}
+
+/* When their time has come, a cancel again for every request whose
+ * cancel went out and that has not ended. Rare, so a walk of the pending
+ * set beats a list that every request would pay for. */
+static void resend_cancels(struct cio_loop *loop, struct uring_backend *be)
+{
+	uint64_t now = cio__now_ns();
+	struct io_uring_sqe *sqe;
+
+	if (now < be->cancel_retry_at)
+		return;
+	for (uint32_t i = 0; i < loop->npending; i++) {
+		cio_req *req = loop->pend[i];
+
+		if ((P(req)->iflags & (CIO__IF_CANCEL_SENT | CIO__IF_CANCELQ)) !=
+		    CIO__IF_CANCEL_SENT)
+			continue;
+		sqe = get_sqe(loop, be);
+		if (!sqe) {
+			/* No room even after a submit: soon, from the start. */
+			be->cancel_retry_ns = CANCEL_RETRY_MIN_NS;
+			break;
+		}
+		prep_cancel(be, sqe, req);
+	}
+	be->cancel_retry_at = now + be->cancel_retry_ns;
+	if (be->cancel_retry_ns < CANCEL_RETRY_MAX_NS / 2)
+		be->cancel_retry_ns *= 2;
+	else
+		be->cancel_retry_ns = CANCEL_RETRY_MAX_NS;
 }
 
 /* Move what waits in user space into the SQ, as far as it has room. */
@@ -545,7 +621,7 @@ static void fill_sq(struct cio_loop *loop, struct uring_backend *be)
 	while (be->cancelq.head && (sqe = io_uring_get_sqe(&be->ring))) {
 		req = cio__q_pop(&be->cancelq);
 		P(req)->iflags &= ~CIO__IF_CANCELQ;
-		prep_cancel(sqe, req);
+		prep_cancel(be, sqe, req);
 	}
 	while (be->localq.head && cq_has_room(be) &&
 	       (sqe = io_uring_get_sqe(&be->ring))) {
@@ -619,11 +695,15 @@ static void handle_cqe(struct cio_loop *loop, struct uring_backend *be,
 		return;
 	}
 	req = (cio_req *)(uintptr_t)(ud & ~(uint64_t)SUB_MASK);
-	if (!more)
+	if (!more) {
 		be->inflight--;
-	if (cio__unlikely(P(req)->iflags & CIO__IF_CANCELQ) && !more) {
-		cio__q_remove(&be->cancelq, req);
-		P(req)->iflags &= ~CIO__IF_CANCELQ;
+		if (cio__unlikely(P(req)->iflags & (CIO__IF_CANCELQ | CIO__IF_CANCEL_SENT))) {
+			if (P(req)->iflags & CIO__IF_CANCELQ)
+				cio__q_remove(&be->cancelq, req);
+			if (P(req)->iflags & CIO__IF_CANCEL_SENT)
+				be->cancels_out--;
+			P(req)->iflags &= ~(CIO__IF_CANCELQ | CIO__IF_CANCEL_SENT);
+		}
 	}
 	if ((ud & SUB_MASK) == SUB_POLL) {
 		/* The stream engine's wait ended. */
@@ -781,6 +861,8 @@ static int uring_poll(struct cio_loop *loop, bool block)
 		unsigned to_submit, wait_nr = 0;
 		uint64_t wait_ns = UINT64_MAX;
 
+		if (cio__unlikely(be->cancels_out))
+			resend_cancels(loop, be);
 		fill_sq(loop, be);
 		to_submit = io_uring_sq_ready(&be->ring);
 		backlog = be->localq.head || be->cancelq.head;
@@ -791,6 +873,15 @@ static int uring_poll(struct cio_loop *loop, bool block)
 		/* A due timer means no wait at all; a later one bounds it. */
 		if (wait_nr && (wait_ns = cio__wait_ns(loop)) == 0)
 			wait_nr = 0;
+		/* Wake for the next round of cancels that may have missed. */
+		if (wait_nr && be->cancels_out) {
+			uint64_t now = cio__now_ns();
+			uint64_t d = be->cancel_retry_at > now ?
+				be->cancel_retry_at - now : 0;
+
+			if (d < wait_ns)
+				wait_ns = d;
+		}
 		if (!to_submit && !wait_nr)
 			break;
 		loop->stats.kernel_enters++;
@@ -851,7 +942,7 @@ static void uring_cancel(struct cio_loop *loop, cio_req *req)
 		cio__q_push(&be->cancelq, req);
 		return;
 	}
-	prep_cancel(sqe, req);
+	prep_cancel(be, sqe, req);
 }
 
 static int uring_wait(struct cio_loop *loop, cio_req *req)

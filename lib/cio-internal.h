@@ -73,7 +73,9 @@ enum {
                                         it; the pool does the rest */
 #define CIO__IF_AIO_WAIT  (1u << 19) /* aio: submit without RWF_NOWAIT (it met
                                         -EAGAIN and the pool could not take it) */
-/* Bits 20-31 are free. */
+#define CIO__IF_CANCEL_SENT (1u << 20) /* uring: a cancel SQE for it went to
+                                        the kernel; sent again until it ends */
+/* Bits 21-31 are free. */
 /* What the core keeps across the steps of one request; the rest is the
  * backends' and the stream engine's, cleared before each step. */
 #define CIO__IF_CORE (CIO__IF_CANCELED | CIO__IF_TIMEDOUT | CIO__IF_HASNEXT | \
@@ -145,7 +147,7 @@ _Static_assert(offsetof(struct cio__priv, a.rw.len) + sizeof(uint32_t) <=
 	       offsetof(struct cio__priv, a.cfr.len) + sizeof(uint32_t) <=
 	       offsetof(struct cio__priv, a.x.moved),
 	       "a transfer's arguments overlap its tail");
-/* Room to grow, as the core's redraw promised: 8 bytes (here) and 14 flag
+/* Room to grow, as the core's redraw promised: 8 bytes (here) and 11 flag
  * bits (above). */
 _Static_assert(sizeof(struct cio__priv) + 8 <= 88, "cio__priv has no room left");
 

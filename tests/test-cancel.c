@@ -390,6 +390,72 @@ START_TEST(cancel_fd_between_all_steps)
 }
 END_TEST
 
+/* A cancel the kernel misses (older kernels have windows where
+ * IORING_OP_ASYNC_CANCEL does not find a request blocked in an io-wq
+ * worker, or signals it before it blocks) must not leave the request
+ * waiting forever: CIO_DEBUG_DROP_CANCELS makes the uring backend's first
+ * cancels nops, and the request must still end, by cio_cancel (_i 0, 1)
+ * or by its deadline (_i 2, 3). A splice from an empty pipe (an io-wq
+ * worker blocks in it) and a recv on an idle socket (a poll inside the
+ * kernel); the aio and pool backends ignore the knob. */
+#define MISSED_CANCEL_LIMIT (20 * SEC)
+
+START_TEST(cancel_ends_a_wait_when_the_kernel_misses_it)
+{
+	const char *what = (_i & 1) ? "recv on an idle socket" : "splice from an empty pipe";
+	bool deadline = _i & 2;
+	cio_loop *loop;
+	cio_req req = { 0 }, dog = { 0 };
+	char buf[16], got[16];
+	int n = 0, fired = 0, a[2], b[2] = { -1, -1 };
+	uint64_t t0;
+
+	setenv("CIO_DEBUG_DROP_CANCELS", "3", 1);
+	loop = t_loop_new();
+	unsetenv("CIO_DEBUG_DROP_CANCELS");
+	req.data = &n;
+	dog.data = &fired;
+	if (deadline)
+		req.timeout_ns = SEC / 5;
+	if (!(_i & 1)) {
+		ck_assert_int_eq(pipe2(a, O_CLOEXEC), 0);
+		ck_assert_int_eq(pipe2(b, O_CLOEXEC), 0);
+		ck_assert_int_eq(cio_splice(loop, &req, a[0], -1, b[1], -1, sizeof(buf), 0,
+					    t_count_cb), 0);
+	} else {
+		t_unix_pair(a);
+		ck_assert_int_eq(cio_recv(loop, &req, a[0], buf, sizeof(buf), 0, t_count_cb), 0);
+	}
+	ck_assert_int_eq(cio_run(loop, CIO_RUN_NOWAIT), 1);
+	if (!deadline)
+		ck_assert_int_eq(cio_cancel(loop, &req), 0);
+	t0 = t_now_ns();
+	ck_assert_int_eq(cio_timer(loop, &dog, MISSED_CANCEL_LIMIT, t_count_cb), 0);
+	while (!n && !fired)
+		ck_assert_int_ge(cio_run(loop, CIO_RUN_ONCE), 0);
+	ck_assert_msg(n == 1, "%s: no callback %.1f s after its %s (the kernel "
+		      "missed the first 3 cancels)", what, (t_now_ns() - t0) / 1e9,
+		      deadline ? "deadline" : "cancel");
+	ck_assert_int_eq(req.res, deadline ? -ETIMEDOUT : -ECANCELED);
+	if (!fired)
+		ck_assert_int_eq(cio_cancel(loop, &dog), 0);
+	t_run(loop);
+	ck_assert_int_eq(n, 1);
+
+	/* Nobody still reads: what arrives now is there for us. */
+	ck_assert_int_eq(write(a[1], "later", 5), 5);
+	ck_assert_int_eq(fcntl(a[0], F_SETFL, O_NONBLOCK), 0);
+	ck_assert_int_eq(read(a[0], got, sizeof(got)), 5);
+	ck_assert(!memcmp(got, "later", 5));
+	for (int k = 0; k < 2; k++) {
+		close(a[k]);
+		if (b[k] >= 0)
+			close(b[k]);
+	}
+	t_loop_free(loop);
+}
+END_TEST
+
 static Suite *cancel_suite(void)
 {
 	Suite *s = suite_create("cancel");
@@ -406,6 +472,7 @@ static Suite *cancel_suite(void)
 	tcase_add_test(tc, cancel_from_a_callback);
 	tcase_add_test(tc, close_ends_waits_on_its_fd);
 	tcase_add_test(tc, cancel_fd_between_all_steps);
+	tcase_add_loop_test(tc, cancel_ends_a_wait_when_the_kernel_misses_it, 0, 4);
 	suite_add_tcase(s, tc);
 	return s;
 }
