@@ -43,6 +43,7 @@
 #endif
 
 #include "ftpd.h"
+#include "server-util.h"
 
 enum { EXIT_USAGE = 2, EXIT_BACKEND = 3 };
 
@@ -1177,84 +1178,20 @@ static void die_usage(const char *fmt, const char *arg)
 
 static unsigned parse_count(const char *s, const char *name, unsigned max)
 {
-	char *end;
-	unsigned long v;
+	unsigned v;
 
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || v == 0 || v > max)
+	if (srv_parse_count(s, max, &v) < 0)
 		die_usage("%s: not a count in range", name);
-	return (unsigned)v;
+	return v;
 }
 
 static uint64_t parse_seconds(const char *s, const char *name)
 {
-	char *end;
-	double v;
+	uint64_t ns;
 
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || *end || !(v > 0) || v > 86400 * 365)
+	if (srv_parse_seconds(s, &ns) < 0)
 		die_usage("%s: not a number of seconds", name);
-	return (uint64_t)(v * 1e9);
-}
-
-static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *len)
-{
-	char host[INET6_ADDRSTRLEN + 2];
-	const char *colon = strrchr(s, ':');
-	size_t hlen;
-	char *end;
-	unsigned long port;
-
-	if (!colon || colon == s || (size_t)(colon - s) >= sizeof(host))
-		return -1;
-	hlen = (size_t)(colon - s);
-	memcpy(host, s, hlen);
-	host[hlen] = '\0';
-	errno = 0;
-	port = strtoul(colon + 1, &end, 10);
-	if (errno || end == colon + 1 || *end || port > 65535)
-		return -1;
-	memset(ss, 0, sizeof(*ss));
-	if (host[0] == '[' && hlen > 2 && host[hlen - 1] == ']') {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-		host[hlen - 1] = '\0';
-		if (inet_pton(AF_INET6, host + 1, &sin6->sin6_addr) != 1)
-			return -1;
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t)port);
-		*len = sizeof(*sin6);
-	} else {
-		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-
-		if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
-			return -1;
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)port);
-		*len = sizeof(*sin);
-	}
-	return 0;
-}
-
-static int make_listener(const struct sockaddr_storage *ss, socklen_t len)
-{
-	int one = 1;
-	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		return -errno;
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
-	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ||
-	    bind(fd, (const struct sockaddr *)ss, len) < 0 || listen(fd, 4096) < 0) {
-		int err = -errno;
-
-		close(fd);
-		return err;
-	}
-	return fd;
+	return ns;
 }
 
 static void parse_args(int argc, char **argv)
@@ -1446,7 +1383,7 @@ int main(int argc, char **argv)
 	int rc;
 
 	parse_args(argc, argv);
-	if (parse_listen(opt.listen, &ss, &slen) < 0)
+	if (srv_parse_listen(opt.listen, &ss, &slen) < 0)
 		die_usage("--listen %s: not ADDR:PORT", opt.listen);
 	fit_max_conns();
 	if (!ips)
@@ -1470,7 +1407,7 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < opt.threads; i++) {
 		workers[i].id = i;
 		workers[i].sigfd = -1;
-		workers[i].lfd = make_listener(&ss, slen);
+		workers[i].lfd = srv_listener(&ss, slen);
 		if (workers[i].lfd < 0) {
 			fprintf(stderr, "cio-ftpd: listen on %s: %s\n", opt.listen,
 				strerror(-workers[i].lfd));
