@@ -356,10 +356,14 @@ START_TEST(batched_submission)
 	ck_assert_uint_eq(st.completed, 64);
 	ck_assert_uint_eq(st.inflight, 0);
 	/* One enter submits all 64 and waits; allow a second for the reap.
-	 * Injected retries and delays (CIO_FAULTS) take passes of their own. */
-	if (getenv("CIO_FAULTS"))
+	 * Injected retries and delays (CIO_FAULTS) take passes of their own,
+	 * and nops the pool runs (uring-fallback) come back in as many wakes
+	 * as the pool's threads happen to finish them in: three, once, under
+	 * ASan with two CPU hogs beside it. */
+	if (getenv("CIO_FAULTS") || !strcmp(cio_op_path(loop, CIO_OP_NOP, -1), "pool"))
 		printf("NOTE batched_submission [%s]: %llu enters, not checked "
-		       "under CIO_FAULTS\n", t_variant, (unsigned long long)st.kernel_enters);
+		       "under CIO_FAULTS or on the pool\n", t_variant,
+		       (unsigned long long)st.kernel_enters);
 	else
 		ck_assert_uint_le(st.kernel_enters, 2);
 	ck_assert_int_eq(cio_loop_stats(loop, NULL), -EINVAL);
