@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <liburing.h>
 
@@ -498,9 +499,27 @@ static void flush_early(struct cio_loop *loop, struct uring_backend *be)
  * fallback. Ops with no ring opcode of ours are the class's by design.
  * The timer row only says the kernel is recent enough: the core keeps
  * the timers. */
+/* Is fd a socket? For the splice route below; a bad fd is not. */
+static bool is_socket(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
 static int uring_claims(const struct cio_loop *loop, int op, int fd, int64_t off)
 {
-	(void)fd; (void)off;
+	(void)off;
+	/* A splice from a socket is the stream engine's: IORING_OP_SPLICE
+	 * always hands its call to an io-wq worker, a thread switch for
+	 * every call even with the data waiting, where the engine calls
+	 * splice(2) here without blocking and waits with a ring poll only
+	 * when it must (an upload through a pipe: perf showed the switches
+	 * costing more than the copy). Asked per request (fd -1 is the
+	 * question "whatever the fd"). A splice into a socket or file may
+	 * block on it and stays with the ring. */
+	if (op == CIO_OP_SPLICE && (fd < 0 || is_socket(fd)))
+		return CIO__CLAIM_NO;
 	if (cio__likely(BE(loop)->native & (1ull << op)))
 		return CIO__CLAIM_YES;
 	return cio__ops[op].ring_opcode >= 0 ? CIO__CLAIM_LACKS : CIO__CLAIM_NO;
