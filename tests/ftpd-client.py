@@ -386,7 +386,42 @@ def abor_stor():
     f.quit()
 
 
-checks = {'abor_stor': abor_stor, 'flood': flood, 'fsync': fsync_stor, 'traversal': traversal, 'listing': listing, 'abor': abor, 'slow': slow,
+def offsets():
+    # uploads whose writes do not fall on block boundaries: STOR after
+    # REST at an odd offset, APPE, a trickle of small sends, an ASCII
+    # upload that ends on a lone CR
+    f = conn('alice', 'secret')
+    data = os.urandom((1 << 20) + 12345)
+    path = os.path.join(root, 'rest.bin')
+    f.storbinary('STOR rest.bin', io.BytesIO(data[:70001] + b'junk' * 100))
+    f.storbinary('STOR rest.bin', io.BytesIO(data[70001:]), rest=70001)
+    expect(open(path, 'rb').read() == data, 'REST 70001 then STOR: byte-exact')
+    f.storbinary('APPE rest.bin', io.BytesIO(data[:300001]))
+    f.storbinary('APPE rest.bin', io.BytesIO(b'tail!'))
+    expect(open(path, 'rb').read() == data + data[:300001] + b'tail!',
+           'two APPEs (300,001 and 5 bytes): byte-exact')
+    f.voidcmd('TYPE I')
+    c = f.transfercmd('STOR trickle.bin')
+    for i in range(20):
+        c.sendall(data[i * 1000:(i + 1) * 1000])
+        time.sleep(0.01)
+    c.close()
+    f.voidresp()
+    expect(open(os.path.join(root, 'trickle.bin'), 'rb').read() == data[:20000],
+           'STOR of 20 sends of 1,000 bytes, apart: byte-exact')
+    f.voidcmd('TYPE A')
+    c = f.transfercmd('STOR cr.txt')
+    c.sendall(b'x\r\ny\r')
+    c.close()
+    f.voidresp()
+    got = open(os.path.join(root, 'cr.txt'), 'rb').read()
+    expect(got == b'x\ny\r', 'TYPE A STOR ending on a lone CR keeps it (%r)' % got)
+    for n in ('rest.bin', 'trickle.bin', 'cr.txt'):
+        f.delete(n)
+    f.quit()
+
+
+checks = {'offsets': offsets, 'abor_stor': abor_stor, 'flood': flood, 'fsync': fsync_stor, 'traversal': traversal, 'listing': listing, 'abor': abor, 'slow': slow,
           'clients200': clients200, 'badcmds': badcmds, 'idle': idle,
           'pasv_unused': pasv_unused, 'per_ip': per_ip, 'ascii': ascii_mode}
 try:

@@ -203,7 +203,7 @@ run_backend() {
 	n=$(acurl "$(url /many/)" | wc -l)
 	[ "$n" -eq 10000 ] && ok "curl LIST of 10,000 entries" || bad "curl LIST: $n lines"
 
-	for c in traversal listing abor abor_stor ascii badcmds flood clients200 slow idle pasv_unused; do
+	for c in traversal listing abor abor_stor ascii offsets badcmds flood clients200 slow idle pasv_unused; do
 		py $c
 	done
 	kill -0 "$spid" 2>/dev/null || bad "the server died"

@@ -24,7 +24,7 @@
 #define XBUF      (256 * 1024)    /* a transfer's buffer */
 #define DENTS     (32 * 1024)     /* cio_getdents buffer */
 #define CHUNK     (4u << 20)      /* bytes per cio_sendfile (CIO_ALL) */
-#define PIPE_SIZE (1u << 20)      /* STOR's splice pipe, when allowed */
+#define PIPE_SIZE (256u << 10)    /* STOR's splice pipe, when the quota allows */
 
 struct sess;
 typedef void (*step_fn)(struct sess *s, int64_t res);
@@ -61,8 +61,10 @@ struct sess {
 	int            xkind;
 	int64_t        xerr;
 	uint64_t       rest, off, left, moved;
-	size_t         xlen, dlen, dpos, wlen;
+	size_t         xlen, dlen, dpos, wlen;   /* wlen: bytes in the pipe */
 	bool           cr_pending;
+	bool           up_eof;         /* an upload's data ended */
+	size_t         up_fill;        /* received, to be written (or spliced) */
 	step_fn        k_after, dk;
 	const char    *base, *base2;   /* last components, inside path / path2 */
 	const char    *ename;          /* the entry being listed */
