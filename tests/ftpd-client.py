@@ -102,6 +102,28 @@ def listing():
     f.retrlines('LIST many', lines.append)
     expect(len(lines) == 10000 and all(x.startswith('-rw') for x in lines),
            'LIST of 10,000 entries: %d' % len(lines))
+    # every entry once, as lstat(2) has it (the lines go out in batches)
+    want = set(os.listdir(os.path.join(root, 'many')))
+    expect(set(x[0] for x in facts) == want and set(x.split()[-1] for x in lines) == want,
+           'MLSD and LIST name each entry once')
+    got = {n: x for n, x in f.mlsd('')}
+    sizes_ok = True
+    for n in os.listdir(root):
+        st = os.lstat(os.path.join(root, n))
+        kind = 'dir' if os.path.isdir(os.path.join(root, n)) and \
+            not os.path.islink(os.path.join(root, n)) else \
+            'file' if os.path.isfile(os.path.join(root, n)) and \
+            not os.path.islink(os.path.join(root, n)) else 'OS.unix=other'
+        x = got.get(n)
+        if '\n' in n or '\r' in n:
+            continue
+        if x is None or x.get('type') != kind or \
+                (kind == 'file' and int(x.get('size', -1)) != st.st_size):
+            sizes_ok = False
+            bad('MLSD of the root: %s: %r, lstat says %s, %d bytes' % (n, x, kind, st.st_size))
+    expect(sizes_ok and len(got) == len([n for n in os.listdir(root)
+                                         if '\n' not in n and '\r' not in n]),
+           'MLSD of the root: types and sizes as lstat has them (%d entries)' % len(got))
     f.quit()
 
 

@@ -898,7 +898,7 @@ static void stor_next(struct sess *s, int64_t res)
 		bin_fill(s);
 }
 
-/* ---- listings: cio_getdents, then (LIST, MLSD) cio_statx per entry ---- */
+/* ---- listings: cio_getdents, then (LIST, MLSD) lstat on the pool ---- */
 
 static void list_next(struct sess *s, int64_t res);
 
@@ -953,19 +953,47 @@ static void list_line(struct sess *s, const struct statx *st, const char *name)
 		s->xlen += (size_t)n;
 }
 
-static void list_statted(struct sess *s, int64_t res)
+/* Not listed: . and .., and a name a reply line could not carry. */
+static bool list_skips(const char *nm)
 {
-	if (s->aborting) {
-		xfer_done(s, -ECANCELED);
-		return;
+	return (nm[0] == '.' && (!nm[1] || (nm[1] == '.' && !nm[2]))) || strpbrk(nm, "\r\n");
+}
+
+/* LIST and MLSD, on a pool thread (cio_work): lstat each entry of the
+ * getdents buffer and format its line, until the buffer is done or the
+ * lines fill xbuf. One trip to the pool for a buffer's worth of entries,
+ * where a cio_statx each made a trip per entry (io_uring, too, runs every
+ * statx on a worker thread). While it runs, the loop touches none of
+ * what it uses (dents, dpos, xbuf, xlen). An entry gone since getdents
+ * is left out. */
+static void list_stat_batch(cio_req *req)
+{
+	struct sess *s = req->data;
+	const struct cio_dirent *e;
+	struct statx st;
+	size_t at = s->dpos;
+
+	while ((e = cio_dirent_next(s->dents, s->dlen, &s->dpos))) {
+		if (list_skips(e->d_name))
+			continue;
+		if (s->xlen > XBUF - 8192) {
+			s->dpos = at;         /* this one goes in the next batch */
+			return;
+		}
+		if (statx(s->dir_fd, e->d_name, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &st) == 0)
+			list_line(s, &st, e->d_name);
+		at = s->dpos;
 	}
-	if (res == 0)
-		list_line(s, s->stx, s->ename);
-	/* an entry gone since getdents is left out */
+}
+
+static void list_batched(struct sess *s, int64_t res)
+{
+	if (xfer_failed(s, res, false))
+		return;
 	if (s->xlen > XBUF - 8192)
 		list_send(s);
 	else
-		list_next(s, 0);
+		list_read(s, 0);
 }
 
 static void list_next(struct sess *s, int64_t res)
@@ -974,26 +1002,19 @@ static void list_next(struct sess *s, int64_t res)
 
 	if (xfer_failed(s, res, false))
 		return;
-	while ((e = cio_dirent_next(s->dents, s->dlen, &s->dpos))) {
-		const char *nm = e->d_name;
-
-		if ((nm[0] == '.' && (!nm[1] || (nm[1] == '.' && !nm[2]))) ||
-		    strpbrk(nm, "\r\n"))
-			continue;
-		if (s->xkind == X_NLST) {
-			list_line(s, NULL, nm);
-			if (s->xlen > XBUF - 8192) {
-				list_send(s);
-				return;
-			}
-			continue;
-		}
-		s->ename = nm;
-		prep(s, &s->f, list_statted, 0, 0);
-		submitted(s, &s->f, cio_statx(sess_loop(s), &s->f.req, s->dir_fd, nm,
-					      AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, s->stx,
-					      on_slot));
+	if (s->xkind != X_NLST) {
+		prep(s, &s->f, list_batched, 0, 0);
+		submitted(s, &s->f, cio_work(sess_loop(s), &s->f.req, list_stat_batch, on_slot));
 		return;
+	}
+	while ((e = cio_dirent_next(s->dents, s->dlen, &s->dpos))) {
+		if (list_skips(e->d_name))
+			continue;
+		list_line(s, NULL, e->d_name);
+		if (s->xlen > XBUF - 8192) {
+			list_send(s);
+			return;
+		}
 	}
 	list_read(s, 0);
 }

@@ -67,7 +67,6 @@ struct sess {
 	size_t         up_fill;        /* received, to be written (or spliced) */
 	step_fn        k_after, dk;
 	const char    *base, *base2;   /* last components, inside path / path2 */
-	const char    *ename;          /* the entry being listed */
 	struct sockaddr_storage peer, local, port_addr;
 	socklen_t      peer_len, local_len, port_len;
 	struct statx  *stx;
