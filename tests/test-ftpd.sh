@@ -241,6 +241,31 @@ start maxc --root "$root" --listen 127.0.0.1:0 --max-conns 2
 py per_ip
 stop TERM
 
+# A second SIGTERM cuts the drain short: a download that would take a day
+# at 1 KiB/s ends, and the server exits 0 long before --drain-timeout.
+start hurry --root "$root" --listen 127.0.0.1:0 --threads 2 --drain-timeout 3600
+curl -s --limit-rate 1k -o "$tmp/slow.dl" "$(url /100m.bin)" &
+cpid=$!
+for i in $(seq 300); do   # until the download has begun
+	[ -s "$tmp/slow.dl" ] && break
+	sleep 0.1
+done
+kill -TERM "$spid"
+for i in $(seq 300); do   # until the first one took: no more listener
+	(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break
+	sleep 0.1
+done
+kill -0 "$spid" 2>/dev/null && kill -0 "$cpid" 2>/dev/null &&
+	ok "first SIGTERM: the listener is gone, the download goes on" ||
+	bad "first SIGTERM: the server or the download ended"
+stop TERM
+[ "$rc" = 0 ] && ok "second SIGTERM: the drain is cut, exit 0" || bad "second SIGTERM: exit $rc"
+# curl has megabytes in its socket buffer to read at 1 KiB/s: it goes now
+kill "$cpid" 2>/dev/null
+wait "$cpid" 2>/dev/null
+[ "$(stat -c %s "$tmp/slow.dl")" -lt 104857600 ] && ok "the download was cut, not finished" ||
+	bad "the download finished before the second SIGTERM"
+
 # --fsync: on the pool backend fdatasync(2) is a system call strace sees
 backend=pool
 if command -v strace >/dev/null 2>&1; then

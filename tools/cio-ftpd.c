@@ -35,7 +35,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/resource.h>
-#include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 #ifdef HAVE_CRYPT_R
@@ -64,7 +63,6 @@ static struct user *users;
 static size_t nusers;
 
 static atomic_uint live_conns;
-static atomic_bool stop_asked;
 
 /* Connections per client address, shared by the threads. Accepting is
  * not a hot path: a mutex and a linear table are enough. */
@@ -77,10 +75,10 @@ struct worker {
 	unsigned     id;
 	cio_loop    *loop;
 	pthread_t    thread;
-	int          lfd, rc, sigfd;
-	bool         stopping, accepting, drain_armed, sig_armed, retry_armed;
-	cio_req      accept_req, drain_timer, retry_timer, sig_req, stop_post, hurry_post;
-	struct signalfd_siginfo si;
+	int          lfd, rc;
+	bool         stopping, accepting, drain_armed, retry_armed;
+	cio_req      accept_req, drain_timer, retry_timer;
+	struct srv_stop stop;
 	struct sess *sessions;
 	unsigned     nsess;
 };
@@ -1062,8 +1060,7 @@ static void maybe_finish(struct worker *w)
 		return;
 	if (w->drain_armed)
 		cio_cancel(w->loop, &w->drain_timer);
-	if (w->sig_armed)
-		cio_cancel(w->loop, &w->sig_req);
+	srv_stop_quit(&w->stop);
 }
 
 /* Idle sessions are told and closed now; a running command finishes,
@@ -1100,48 +1097,11 @@ static void begin_stop(struct worker *w)
 	maybe_finish(w);
 }
 
-static void on_stop_post(cio_req *req) { begin_stop(req->data); }
+static void stop_begin(void *w) { begin_stop(w); }
+static bool stop_busy(void *w) { return ((struct worker *)w)->nsess != 0; }
+static void stop_finish(void *w) { maybe_finish(w); }
 
-static void on_hurry_post(cio_req *req)
-{
-	struct worker *w = req->data;
-
-	begin_stop(w);
-	cio_cancel_all(w->loop);
-}
-
-static void on_signal(cio_req *req);
-
-static void read_signal(struct worker *w)
-{
-	w->sig_req.data = w;
-	if (cio_read(w->loop, &w->sig_req, w->sigfd, &w->si, sizeof(w->si), -1, on_signal) == 0)
-		w->sig_armed = true;
-}
-
-/* SIGINT or SIGTERM: stop accepting and drain; a second one cuts it short. */
-static void on_signal(cio_req *req)
-{
-	struct worker *w = req->data;
-	bool again;
-
-	w->sig_armed = false;
-	if (req->res != (int64_t)sizeof(w->si))
-		return;
-	again = atomic_exchange(&stop_asked, true);
-	for (unsigned i = 1; i < opt.threads; i++) {
-		cio_req *post = again ? &workers[i].hurry_post : &workers[i].stop_post;
-
-		post->data = &workers[i];
-		cio_post(workers[i].loop, post, again ? on_hurry_post : on_stop_post);
-	}
-	begin_stop(w);
-	if (again)
-		cio_cancel_all(w->loop);
-	else if (w->nsess)
-		read_signal(w);
-	maybe_finish(w);
-}
+static const struct srv_stop_ops stop_ops = { stop_begin, stop_busy, stop_finish };
 
 static void *worker_main(void *arg)
 {
@@ -1167,33 +1127,6 @@ static void usage(FILE *f)
 		"                [--drain-timeout S]\n");
 }
 
-static void die_usage(const char *fmt, const char *arg)
-{
-	fprintf(stderr, "cio-ftpd: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\n");
-	usage(stderr);
-	exit(EXIT_USAGE);
-}
-
-static unsigned parse_count(const char *s, const char *name, unsigned max)
-{
-	unsigned v;
-
-	if (srv_parse_count(s, max, &v) < 0)
-		die_usage("%s: not a count in range", name);
-	return v;
-}
-
-static uint64_t parse_seconds(const char *s, const char *name)
-{
-	uint64_t ns;
-
-	if (srv_parse_seconds(s, &ns) < 0)
-		die_usage("%s: not a number of seconds", name);
-	return ns;
-}
-
 static void parse_args(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -1217,34 +1150,36 @@ static void parse_args(int argc, char **argv)
 	};
 	int ch;
 
+	srv_set_usage("cio-ftpd", usage);
+
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'r': opt.root = optarg; break;
 		case 'l': opt.listen = optarg; break;
 		case 'b': opt.backend = optarg; break;
-		case 't': opt.threads = parse_count(optarg, "--threads", 256); break;
+		case 't': opt.threads = srv_count_arg(optarg, "--threads", 256); break;
 		case 'U': opt.users = optarg; break;
 		case 'N': opt.no_anon = true; break;
 		case 'F': opt.fsync = true; break;
 		case 'u': opt.user = optarg; break;
 		case 'g': opt.group = optarg; break;
-		case 'm': opt.max_conns = parse_count(optarg, "--max-conns", 1u << 20); break;
-		case 'p': opt.max_per_ip = parse_count(optarg, "--max-per-ip", 1u << 20); break;
-		case 'I': opt.idle_ns = parse_seconds(optarg, "--idle-timeout"); break;
-		case 'D': opt.data_ns = parse_seconds(optarg, "--data-timeout"); break;
-		case 'P': opt.pasv_ns = parse_seconds(optarg, "--pasv-timeout"); break;
-		case 'T': opt.drain_ns = parse_seconds(optarg, "--drain-timeout"); break;
+		case 'm': opt.max_conns = srv_count_arg(optarg, "--max-conns", 1u << 20); break;
+		case 'p': opt.max_per_ip = srv_count_arg(optarg, "--max-per-ip", 1u << 20); break;
+		case 'I': opt.idle_ns = srv_seconds_arg(optarg, "--idle-timeout"); break;
+		case 'D': opt.data_ns = srv_seconds_arg(optarg, "--data-timeout"); break;
+		case 'P': opt.pasv_ns = srv_seconds_arg(optarg, "--pasv-timeout"); break;
+		case 'T': opt.drain_ns = srv_seconds_arg(optarg, "--drain-timeout"); break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); exit(EXIT_USAGE);
 		}
 	}
 	if (optind < argc)
-		die_usage("unexpected argument %s", argv[optind]);
+		srv_die_usage("unexpected argument %s", argv[optind]);
 	if (!opt.root)
-		die_usage("%s", "--root DIR is required");
+		srv_die_usage("%s", "--root DIR is required");
 	if (opt.backend && strcmp(opt.backend, "auto") && strcmp(opt.backend, "uring") &&
 	    strcmp(opt.backend, "aio") && strcmp(opt.backend, "pool"))
-		die_usage("--backend %s: not auto, uring, aio or pool", opt.backend);
+		srv_die_usage("--backend %s: not auto, uring, aio or pool", opt.backend);
 }
 
 /* name:crypt-hash:rw|ro per line; '#' starts a comment. */
@@ -1384,7 +1319,7 @@ int main(int argc, char **argv)
 
 	parse_args(argc, argv);
 	if (srv_parse_listen(opt.listen, &ss, &slen) < 0)
-		die_usage("--listen %s: not ADDR:PORT", opt.listen);
+		srv_die_usage("--listen %s: not ADDR:PORT", opt.listen);
 	fit_max_conns();
 	if (!ips)
 		return 1;
@@ -1406,7 +1341,6 @@ int main(int argc, char **argv)
 		return 1;
 	for (unsigned i = 0; i < opt.threads; i++) {
 		workers[i].id = i;
-		workers[i].sigfd = -1;
 		workers[i].lfd = srv_listener(&ss, slen);
 		if (workers[i].lfd < 0) {
 			fprintf(stderr, "cio-ftpd: listen on %s: %s\n", opt.listen,
@@ -1428,12 +1362,14 @@ int main(int argc, char **argv)
 			return EXIT_BACKEND;
 		}
 	}
-	workers[0].sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
-	if (workers[0].sigfd < 0) {
-		perror("cio-ftpd: signalfd");
+	for (unsigned i = 0; i < opt.threads; i++)
+		if (srv_stop_add(&workers[i].stop, workers[i].loop, &workers[i]) < 0)
+			return 1;
+	rc = srv_stop_start(&mask, &stop_ops);
+	if (rc < 0) {
+		fprintf(stderr, "cio-ftpd: signalfd: %s\n", strerror(-rc));
 		return 1;
 	}
-	read_signal(&workers[0]);
 	for (unsigned i = 0; i < opt.threads; i++)
 		start_accept(&workers[i]);
 	print_listening(&ss);
@@ -1452,7 +1388,7 @@ int main(int argc, char **argv)
 		close(workers[i].lfd);
 		cio_loop_free(workers[i].loop);
 	}
-	close(workers[0].sigfd);
+	srv_stop_close();
 	free(workers);
 	close(root_fd);
 	return rc;

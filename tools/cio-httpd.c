@@ -41,7 +41,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/resource.h>
@@ -104,7 +103,6 @@ static char root_real[PATH_MAX];   /* for the check without openat2 */
 static bool have_openat2, have_cached;
 static int log_fd = -1;
 static atomic_uint live_conns;     /* slots taken over all threads, for --max-conns */
-static atomic_bool stop_asked;
 
 enum conn_state { C_READ, C_OPEN, C_LIST, C_BODY, C_SEND, C_LINGER };
 enum open_stage { ST_FILE, ST_INDEX };
@@ -152,14 +150,12 @@ struct worker {
 	int          rc;
 	bool         stopping, accepting, pausing;
 	bool         open_inline;    /* try cached lookups in the loop first */
-	bool         retry_armed, drain_armed, sig_armed, log_armed, park_armed;
+	bool         retry_armed, drain_armed, log_armed, park_armed;
 	cio_req      accept_req, retry_timer, drain_timer, log_timer, park_timer;
-	cio_req      stop_post, hurry_post, wake_post;
+	cio_req      wake_post;
 	atomic_bool  full;              /* waits for another thread to free a slot */
 	atomic_bool  wake_posted;       /* wake_post is in flight */
-	cio_req      sig_req;           /* worker 0 reads the signalfd */
-	int          sigfd;
-	struct signalfd_siginfo si;
+	struct srv_stop stop;           /* SIGINT and SIGTERM */
 	struct conn *conns;
 	unsigned     nconns;
 	time_t       date_sec;
@@ -1409,8 +1405,7 @@ static void maybe_finish(struct worker *w)
 		return;
 	if (w->drain_armed)
 		cio_cancel(w->loop, &w->drain_timer);
-	if (w->sig_armed)
-		cio_cancel(w->loop, &w->sig_req);
+	srv_stop_quit(&w->stop);
 	if (w->log_armed)
 		cio_cancel(w->loop, &w->log_timer);
 	if (log_fd >= 0)
@@ -1443,56 +1438,11 @@ static void begin_stop(struct worker *w)
 	maybe_finish(w);
 }
 
-static void on_stop_post(cio_req *req)
-{
-	begin_stop(req->data);
-}
+static void stop_begin(void *w) { begin_stop(w); }
+static bool stop_busy(void *w) { return ((struct worker *)w)->nconns != 0; }
+static void stop_finish(void *w) { maybe_finish(w); }
 
-static void on_hurry_post(cio_req *req)
-{
-	struct worker *w = req->data;
-
-	begin_stop(w);
-	cio_cancel_all(w->loop);
-}
-
-static void on_signal(cio_req *req);
-
-static void read_signal(struct worker *w)
-{
-	w->sig_req.data = w;
-	if (cio_read(w->loop, &w->sig_req, w->sigfd, &w->si, sizeof(w->si), -1,
-		     on_signal) == 0)
-		w->sig_armed = true;
-}
-
-/* SIGINT or SIGTERM: every thread stops accepting and drains; a second
- * one cuts the drain short. */
-static void on_signal(cio_req *req)
-{
-	struct worker *w = req->data;
-	bool again;
-
-	w->sig_armed = false;
-	if (req->res != (int64_t)sizeof(w->si))
-		return;    /* cancelled: this thread is done */
-	again = atomic_exchange(&stop_asked, true);
-	for (unsigned i = 0; i < opt.threads; i++) {
-		struct worker *o = &workers[i];
-		cio_req *post = again ? &o->hurry_post : &o->stop_post;
-
-		if (o == w)
-			continue;
-		post->data = o;
-		cio_post(o->loop, post, again ? on_hurry_post : on_stop_post);
-	}
-	begin_stop(w);
-	if (again)
-		cio_cancel_all(w->loop);
-	else if (w->nconns)
-		read_signal(w);
-	maybe_finish(w);
-}
+static const struct srv_stop_ops stop_ops = { stop_begin, stop_busy, stop_finish };
 
 static void *worker_main(void *arg)
 {
@@ -1517,33 +1467,6 @@ static void usage(FILE *f)
 		"                 [--drain-timeout S]\n");
 }
 
-static void die_usage(const char *fmt, const char *arg)
-{
-	fprintf(stderr, "cio-httpd: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\n");
-	usage(stderr);
-	exit(EXIT_USAGE);
-}
-
-static unsigned parse_count(const char *s, const char *name, unsigned max)
-{
-	unsigned v;
-
-	if (srv_parse_count(s, max, &v) < 0)
-		die_usage("%s: not a count in range", name);
-	return v;
-}
-
-static uint64_t parse_seconds(const char *s, const char *name)
-{
-	uint64_t ns;
-
-	if (srv_parse_seconds(s, &ns) < 0)
-		die_usage("%s: not a number of seconds", name);
-	return ns;
-}
-
 static void parse_args(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -1563,30 +1486,32 @@ static void parse_args(int argc, char **argv)
 	};
 	int ch;
 
+	srv_set_usage("cio-httpd", usage);
+
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'r': opt.root = optarg; break;
 		case 'l': opt.listen = optarg; break;
 		case 'b': opt.backend = optarg; break;
-		case 't': opt.threads = parse_count(optarg, "--threads", 256); break;
-		case 'm': opt.max_conns = parse_count(optarg, "--max-conns", 1u << 20); break;
+		case 't': opt.threads = srv_count_arg(optarg, "--threads", 256); break;
+		case 'm': opt.max_conns = srv_count_arg(optarg, "--max-conns", 1u << 20); break;
 		case 'a': opt.access_log = optarg; break;
 		case 'i': opt.index = true; break;
-		case 'H': opt.header_ns = parse_seconds(optarg, "--header-timeout"); break;
-		case 'I': opt.idle_ns = parse_seconds(optarg, "--idle-timeout"); break;
-		case 'S': opt.send_ns = parse_seconds(optarg, "--send-timeout"); break;
-		case 'D': opt.drain_ns = parse_seconds(optarg, "--drain-timeout"); break;
+		case 'H': opt.header_ns = srv_seconds_arg(optarg, "--header-timeout"); break;
+		case 'I': opt.idle_ns = srv_seconds_arg(optarg, "--idle-timeout"); break;
+		case 'S': opt.send_ns = srv_seconds_arg(optarg, "--send-timeout"); break;
+		case 'D': opt.drain_ns = srv_seconds_arg(optarg, "--drain-timeout"); break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); exit(EXIT_USAGE);
 		}
 	}
 	if (optind < argc)
-		die_usage("unexpected argument %s", argv[optind]);
+		srv_die_usage("unexpected argument %s", argv[optind]);
 	if (!opt.root)
-		die_usage("%s", "--root DIR is required");
+		srv_die_usage("%s", "--root DIR is required");
 	if (opt.backend && strcmp(opt.backend, "auto") && strcmp(opt.backend, "uring") &&
 	    strcmp(opt.backend, "aio") && strcmp(opt.backend, "pool"))
-		die_usage("--backend %s: not auto, uring, aio or pool", opt.backend);
+		srv_die_usage("--backend %s: not auto, uring, aio or pool", opt.backend);
 }
 
 /* Which of openat2 and RESOLVE_CACHED this kernel has (5.6 and 5.12). */
@@ -1659,7 +1584,6 @@ static int setup_workers(const struct sockaddr_storage *addr, socklen_t alen)
 		int ret;
 
 		w->id = i;
-		w->sigfd = -1;
 		w->lfd = srv_listener(&ss, len);
 		if (w->lfd < 0) {
 			fprintf(stderr, "cio-httpd: listen on %s: %s\n", opt.listen,
@@ -1714,7 +1638,7 @@ int main(int argc, char **argv)
 
 	parse_args(argc, argv);
 	if (srv_parse_listen(opt.listen, &ss, &slen) < 0)
-		die_usage("--listen %s: not ADDR:PORT", opt.listen);
+		srv_die_usage("--listen %s: not ADDR:PORT", opt.listen);
 	fit_max_conns();
 	if (setup_root() < 0)
 		return 1;
@@ -1737,12 +1661,14 @@ int main(int argc, char **argv)
 	rc = setup_workers(&ss, slen);
 	if (rc)
 		return rc;
-	workers[0].sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
-	if (workers[0].sigfd < 0) {
-		perror("cio-httpd: signalfd");
+	for (unsigned i = 0; i < opt.threads; i++)
+		if (srv_stop_add(&workers[i].stop, workers[i].loop, &workers[i]) < 0)
+			return 1;
+	rc = srv_stop_start(&mask, &stop_ops);
+	if (rc < 0) {
+		fprintf(stderr, "cio-httpd: signalfd: %s\n", strerror(-rc));
 		return 1;
 	}
-	read_signal(&workers[0]);
 	for (unsigned i = 0; i < opt.threads; i++)
 		start_accept(&workers[i]);
 	print_listening(&ss);
@@ -1763,7 +1689,7 @@ int main(int argc, char **argv)
 		cio_loop_free(workers[i].loop);
 		free(workers[i].logbuf);
 	}
-	close(workers[0].sigfd);
+	srv_stop_close();
 	free(workers);
 	if (log_fd >= 0)
 		close(log_fd);

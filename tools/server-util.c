@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: MIT
-/* Command-line parsing and the listener, shared by cio-httpd and cio-ftpd. */
+/* Command-line parsing, the listener and stopping, shared by cio-httpd
+ * and cio-ftpd. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -93,4 +96,144 @@ int srv_listener(const struct sockaddr_storage *ss, socklen_t len)
 		return err;
 	}
 	return fd;
+}
+
+static const char *usage_prog = "server";
+static void (*usage_fn)(FILE *f);
+
+void srv_set_usage(const char *prog, void (*usage)(FILE *f))
+{
+	usage_prog = prog;
+	usage_fn = usage;
+}
+
+void srv_die_usage(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "%s: ", usage_prog);
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\n");
+	if (usage_fn)
+		usage_fn(stderr);
+	exit(2);
+}
+
+unsigned srv_count_arg(const char *s, const char *name, unsigned max)
+{
+	unsigned v;
+
+	if (srv_parse_count(s, max, &v) < 0)
+		srv_die_usage("%s: not a count in range", name);
+	return v;
+}
+
+uint64_t srv_seconds_arg(const char *s, const char *name)
+{
+	uint64_t ns;
+
+	if (srv_parse_seconds(s, &ns) < 0)
+		srv_die_usage("%s: not a number of seconds", name);
+	return ns;
+}
+
+static struct srv_stop **stops;
+static unsigned nstops, capstops;
+static const struct srv_stop_ops *stop_ops;
+static int sigfd = -1;
+static atomic_bool stop_asked;
+
+int srv_stop_add(struct srv_stop *st, cio_loop *loop, void *worker)
+{
+	if (nstops == capstops) {
+		unsigned cap = capstops ? 2 * capstops : 8;
+		struct srv_stop **a = realloc(stops, cap * sizeof(*a));
+
+		if (!a)
+			return -ENOMEM;
+		stops = a;
+		capstops = cap;
+	}
+	st->loop = loop;
+	st->worker = worker;
+	st->sig_armed = false;
+	stops[nstops++] = st;
+	return 0;
+}
+
+static void on_stop_post(cio_req *req)
+{
+	struct srv_stop *st = req->data;
+
+	stop_ops->begin(st->worker);
+}
+
+static void on_hurry_post(cio_req *req)
+{
+	struct srv_stop *st = req->data;
+
+	stop_ops->begin(st->worker);
+	cio_cancel_all(st->loop);
+}
+
+static void on_signal(cio_req *req);
+
+static void read_signal(struct srv_stop *st)
+{
+	st->sig_req.data = st;
+	if (cio_read(st->loop, &st->sig_req, sigfd, &st->si, sizeof(st->si), -1,
+		     on_signal) == 0)
+		st->sig_armed = true;
+}
+
+static void on_signal(cio_req *req)
+{
+	struct srv_stop *st = req->data;
+	bool again;
+
+	st->sig_armed = false;
+	if (req->res != (int64_t)sizeof(st->si))
+		return;    /* cancelled: this thread is done */
+	again = atomic_exchange(&stop_asked, true);
+	for (unsigned i = 0; i < nstops; i++) {
+		struct srv_stop *o = stops[i];
+		cio_req *post = again ? &o->hurry_post : &o->stop_post;
+
+		if (o == st)
+			continue;
+		post->data = o;
+		cio_post(o->loop, post, again ? on_hurry_post : on_stop_post);
+	}
+	stop_ops->begin(st->worker);
+	if (again)
+		cio_cancel_all(st->loop);
+	else if (stop_ops->busy(st->worker))
+		read_signal(st);
+	stop_ops->finish(st->worker);
+}
+
+int srv_stop_start(const sigset_t *mask, const struct srv_stop_ops *ops)
+{
+	if (!nstops)
+		return -EINVAL;
+	sigfd = signalfd(-1, mask, SFD_CLOEXEC);
+	if (sigfd < 0)
+		return -errno;
+	stop_ops = ops;
+	read_signal(stops[0]);
+	return 0;
+}
+
+void srv_stop_quit(struct srv_stop *st)
+{
+	if (st->sig_armed)
+		cio_cancel(st->loop, &st->sig_req);
+}
+
+void srv_stop_close(void)
+{
+	if (sigfd >= 0)
+		close(sigfd);
+	sigfd = -1;
+	free(stops);
+	stops = NULL;
+	nstops = capstops = 0;
 }
