@@ -733,8 +733,8 @@ static void ascii_next(struct sess *s, int64_t res)
 /* Binary, where no pipe is to be had (APPE: splice(2) refuses an
  * O_APPEND file; or the user's pipe quota is spent): receive until
  * UP_FILL bytes (each receive with --data-timeout), write them (CIO_ALL),
- * receive again. One buffer, written as soon as it is full, while the
- * receive still left it in the cache. */
+ * receive again. One buffer, written as soon as it is full, while what
+ * the receives put there is still in the cache. */
 static void bin_fill(struct sess *s);
 
 static void bin_written(struct sess *s, int64_t res)
@@ -891,9 +891,8 @@ static void stor_next(struct sess *s, int64_t res)
 	s->up_eof = false;
 	if (s->ascii)
 		ascii_next(s, 0);
-	else if (s->xkind != X_APPE && stor_pipe(s)) {
+	else if (s->xkind != X_APPE && stor_pipe(s))
 		pipe_in(s);
-	}
 	else
 		bin_fill(s);
 }
