@@ -79,41 +79,9 @@ done
 printf 'alice:%s:rw\nbob:%s:ro\n' "$hash" "$hash" >"$tmp/users"
 [ ${#priv[@]} -gt 0 ] && chown -R "$srv_user" "$root"
 
-start() {   # NAME ARGS...: run the server, set port and spid
-	local out="$tmp/out.$1" i
-	shift
-	"$ftpd" "$@" "${priv[@]}" >"$out" 2>"$out.err" &
-	spid=$!
-	pids="$pids $spid"
-	port=
-	for i in $(seq 600); do
-		port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$out")
-		[ -n "$port" ] && return 0
-		if ! kill -0 "$spid" 2>/dev/null; then
-			wait "$spid"
-			return $?
-		fi
-		sleep 0.1
-	done
-	return 1
-}
-
-stop() {   # [SIGNAL] (0: none, just wait): exit status in rc (60 s at most)
-	local i
-	kill -"${1:-TERM}" "$spid" 2>/dev/null
-	for i in $(seq 600); do
-		kill -0 "$spid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$spid" 2>/dev/null; then
-		kill -KILL "$spid"
-		wait "$spid" 2>/dev/null
-		rc=timeout
-	else
-		wait "$spid"
-		rc=$?
-	fi
-}
+server=$ftpd
+server_args=(${priv[@]+"${priv[@]}"})
+. "${top_srcdir:-.}/tests/server-lib.sh"
 
 url() { echo "ftp://127.0.0.1:$port$1"; }
 acurl() { curl -sS --max-time 60 "$@"; }

@@ -53,45 +53,8 @@ for f in empty 1k 64k 1m 100m; do
 	eval "sum_$f=$(sha256sum "$root/$f.bin" | cut -d' ' -f1)"
 done
 
-# start NAME ARGS...: run the server, wait for its "listening on" line and
-# set port and spid. Returns the server's exit status if it quits first.
-start() {
-	local out="$tmp/out.$1" i
-	shift
-	"$httpd" "$@" >"$out" 2>"$out.err" &
-	spid=$!
-	pids="$pids $spid"
-	port=
-	for i in $(seq 600); do   # 60 s: a loaded machine
-		port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$out")
-		[ -n "$port" ] && return 0
-		if ! kill -0 "$spid" 2>/dev/null; then
-			wait "$spid"
-			return $?
-		fi
-		sleep 0.1
-	done
-	return 1
-}
-
-# stop [SIGNAL]: signal the server and wait (60 s at most: a loaded
-# machine; the drain itself is 3 s) for its exit status, in rc.
-stop() {
-	local i
-	kill -"${1:-TERM}" "$spid" 2>/dev/null
-	for i in $(seq 600); do
-		kill -0 "$spid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$spid" 2>/dev/null; then
-		kill -KILL "$spid"
-		wait "$spid" 2>/dev/null
-		rc=timeout
-	else
-		wait "$spid"
-		rc=$?
-	fi
-}
+server=$httpd
+. "${top_srcdir:-.}/tests/server-lib.sh"
 
 url() { echo "http://127.0.0.1:$port$1"; }
 code() { curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$@"; }
