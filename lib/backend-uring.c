@@ -495,10 +495,6 @@ static void flush_early(struct cio_loop *loop, struct uring_backend *be)
 	io_uring_submit(&be->ring);
 }
 
-/* What the kernel has, by the probe; what it lacks is the class's, as a
- * fallback. Ops with no ring opcode of ours are the class's by design.
- * The timer row only says the kernel is recent enough: the core keeps
- * the timers. */
 /* Is fd a socket? For the splice route below; a bad fd is not. */
 static bool is_socket(int fd)
 {
@@ -507,6 +503,10 @@ static bool is_socket(int fd)
 	return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
+/* What the kernel has, by the probe; what it lacks is the class's, as a
+ * fallback. Ops with no ring opcode of ours are the class's by design.
+ * The timer row only says the kernel is recent enough: the core keeps
+ * the timers. */
 static int uring_claims(const struct cio_loop *loop, int op, int fd, int64_t off)
 {
 	(void)off;
